@@ -1,0 +1,331 @@
+"""The patch autoencoder: an encoder/decoder MLP over patch vectors, in PyTensor.
+
+Written the Theano way: weights are ``pytensor.shared`` variables, the graph
+is built once from symbolic inputs, and compiled once per process into a
+forward function that is reused for every batch.
+
+A model maps rows of input patches (``(patch + 2*context)**2 * channels``
+values, optionally followed by the noise level) to rows of clean output
+patches (``patch**2 * channels`` values). Inside the graph each input row is
+normalised by its own mean and a fixed scale; a residual model predicts the
+noise of the central patch and subtracts it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+__all__ = ["Architecture", "Encoder", "Decoder", "Autoencoder", "BACKENDS", "compile_mode"]
+
+#: ``--backend`` names and the PyTensor modes they select.
+BACKENDS = {"numba": "NUMBA", "c": "CVM", "jax": "JAX"}
+
+_ACTIVATIONS = {
+    "relu": lambda z: pt.maximum(z, 0),
+    "tanh": pt.tanh,
+    "sigmoid": pt.sigmoid,
+    "linear": lambda z: z,
+}
+
+
+def compile_mode(backend: str):
+    """The PyTensor mode for a backend name (``numba``, ``c`` or ``jax``)."""
+    try:
+        return BACKENDS[backend]
+    except KeyError:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}") from None
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Everything that fixes a model's shape; stored in model files.
+
+    Parameters
+    ----------
+    patch : int
+        Side of the output patch.
+    context : int
+        Extra input pixels on each side: the input patch is ``patch + 2*context``.
+    channels : int
+        1 (applied to each colour channel in turn) or 3 (RGB jointly).
+    hidden : tuple of int
+        Hidden layer sizes; the middle one is the bottleneck ("code").
+    activation : str
+        ``relu``, ``tanh``, ``sigmoid`` or ``linear``.
+    tied : bool
+        Decoder weights are the encoder's transposed (needs equal input and
+        output sizes and palindromic ``hidden``).
+    residual : bool
+        Predict the noise and subtract it from the input's central patch.
+    noise_input : bool
+        The noise level (sigma, [0, 1] units) is appended to each input row,
+        so one model serves a range of noise levels.
+    scale : float
+        Normalisation: ``(row - row.mean()) * scale``.
+    """
+
+    patch: int = 8
+    context: int = 0
+    channels: int = 1
+    hidden: tuple[int, ...] = (512, 256, 512)
+    activation: str = "relu"
+    tied: bool = False
+    residual: bool = True
+    noise_input: bool = False
+    scale: float = 4.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.patch < 1 or self.context < 0:
+            raise ValueError(f"patch must be >= 1 and context >= 0; got patch={self.patch}, context={self.context}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3; got {self.channels}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must list one or more positive layer sizes; got {self.hidden}")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {self.activation!r}")
+        if self.tied and (self.in_size != self.out_size or self.hidden != self.hidden[::-1]):
+            raise ValueError(
+                "tied weights need equal input and output sizes (context=0, noise_input=False) "
+                f"and a palindromic hidden list; got in={self.in_size}, out={self.out_size}, hidden={self.hidden}"
+            )
+
+    @property
+    def in_patch(self) -> int:
+        return self.patch + 2 * self.context
+
+    @property
+    def in_size(self) -> int:
+        return self.in_patch**2 * self.channels + int(self.noise_input)
+
+    @property
+    def out_size(self) -> int:
+        return self.patch**2 * self.channels
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.in_size, *self.hidden, self.out_size]
+
+    @property
+    def n_encoder_layers(self) -> int:
+        """Layers up to and including the bottleneck."""
+        return (len(self.hidden) - 1) // 2 + 1
+
+    def flops_per_patch(self) -> int:
+        """Multiply-adds x 2 of one forward pass of one patch."""
+        s = self.sizes
+        return 2 * sum(a * b for a, b in zip(s[:-1], s[1:]))
+
+    def flops_per_pixel(self, stride: int) -> float:
+        """Forward FLOPs per image pixel (per channel pass for 1-channel models)."""
+        return self.flops_per_patch() / stride**2
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Architecture":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown architecture fields {sorted(unknown)}")
+        return cls(**d)
+
+
+class _Stack:
+    """Dense layers ``z = act(x @ W + b)``; the last one is linear if ``linear_out``."""
+
+    def __init__(self, name, sizes, activation, rng, *, linear_out=False, tied_to=None, last_gain=1.0):
+        self.name = name
+        self.activation = activation
+        self.linear_out = linear_out
+        self.W, self.b = [], []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            if tied_to is None:
+                gain = last_gain if (linear_out and i == len(sizes) - 2) else 1.0
+                w = rng.standard_normal((a, b)) * (gain * np.sqrt(2.0 / a))
+                self.W.append(pytensor.shared(w.astype(np.float32), name=f"{name}.{i}.W"))
+            self.b.append(pytensor.shared(np.zeros(b, np.float32), name=f"{name}.{i}.b"))
+        if tied_to is not None:
+            self.W = [w.T for w in reversed(tied_to.W)]
+        self.params = [v for v in (*self.W, *self.b) if isinstance(v, pytensor.compile.SharedVariable)]
+
+    def __call__(self, x):
+        n = len(self.b)
+        for i, (w, b) in enumerate(zip(self.W, self.b)):
+            x = pt.dot(x, w) + b
+            if not (self.linear_out and i == n - 1):
+                x = _ACTIVATIONS[self.activation](x)
+        return x
+
+
+class Encoder(_Stack):
+    """Input row -> code (the bottleneck layer's activations)."""
+
+    def __init__(self, arch: Architecture, rng: np.random.Generator):
+        super().__init__("encoder", arch.sizes[: arch.n_encoder_layers + 1], arch.activation, rng)
+
+
+class Decoder(_Stack):
+    """Code -> output row (linear last layer)."""
+
+    def __init__(self, arch: Architecture, rng: np.random.Generator, encoder: Encoder | None = None):
+        super().__init__(
+            "decoder",
+            arch.sizes[arch.n_encoder_layers :],
+            arch.activation,
+            rng,
+            linear_out=True,
+            tied_to=encoder if arch.tied else None,
+            last_gain=0.1 if arch.residual else 1.0,
+        )
+
+
+class Autoencoder:
+    """The denoising autoencoder.
+
+    Parameters
+    ----------
+    arch : Architecture
+    seed : int
+        Seeds the weight initialisation.
+    weights : dict of str to ndarray, optional
+        Replaces the initial weights (see :meth:`get_weights`).
+    backend : str
+        ``numba`` (default), ``c`` or ``jax``: the PyTensor backend that
+        compiles :meth:`reconstruct`, :meth:`encode` and :meth:`decode`.
+    meta : dict, optional
+        What a model file records beside the weights: default ``stride``,
+        ``noise`` spec, ``window``, ``provenance``... (see :mod:`denoise.io`).
+
+    Examples
+    --------
+    >>> ae = Autoencoder(Architecture(patch=4, hidden=(16, 8, 16)), seed=0)
+    >>> rows = np.random.default_rng(0).random((5, 16), dtype=np.float32)
+    >>> ae.reconstruct(rows).shape
+    (5, 16)
+    """
+
+    def __init__(
+        self,
+        arch: Architecture,
+        *,
+        seed: int = 0,
+        weights: dict | None = None,
+        backend: str = "numba",
+        meta: dict | None = None,
+    ):
+        self.arch = arch
+        self.meta = dict(meta or {})
+        self.backend = backend
+        compile_mode(backend)
+        rng = np.random.default_rng(seed)
+        self.encoder = Encoder(arch, rng)
+        self.decoder = Decoder(arch, rng, self.encoder)
+        self.params = self.encoder.params + self.decoder.params
+        if weights is not None:
+            self.set_weights(weights)
+        self._compiled = {}
+
+    @property
+    def stride(self) -> int:
+        """The default stride for denoising (from ``meta``, else half a patch)."""
+        return int(self.meta.get("stride", max(1, self.arch.patch // 2)))
+
+    # ---- symbolic graph -------------------------------------------------
+    def inputs(self):
+        """Fresh symbolic inputs: patch rows (N, in_pixels) and noise levels (N,)."""
+        return pt.matrix("rows", dtype="float32"), pt.vector("sigma", dtype="float32")
+
+    def normalise(self, rows, sigma):
+        """Symbolic: centred, scaled rows with the noise level appended if the model takes it."""
+        a = self.arch
+        mean = pt.mean(rows, axis=1, keepdims=True)
+        x = (rows - mean) * np.float32(a.scale)
+        if a.noise_input:
+            x = pt.concatenate([x, (sigma * np.float32(a.scale))[:, None]], axis=1)
+        return x, mean
+
+    def output(self, rows, sigma):
+        """Symbolic clean output rows from noisy input rows."""
+        a = self.arch
+        x, mean = self.normalise(rows, sigma)
+        y = self.decoder(self.encoder(x)) / np.float32(a.scale)
+        if not a.residual:
+            return y + mean
+        if a.context:
+            p, c, k = a.in_patch, a.channels, a.context
+            centre = rows.reshape((-1, p, p, c))[:, k : k + a.patch, k : k + a.patch, :]
+            return centre.reshape((-1, a.out_size)) - y
+        return rows - y
+
+    # ---- compiled functions ------------------------------------------------
+    def _function(self, which: str):
+        if which not in self._compiled:
+            rows, sigma = self.inputs()
+            code = pt.matrix("code", dtype="float32")
+            graphs = {
+                "reconstruct": ([rows, sigma], self.output(rows, sigma)),
+                "encode": ([rows, sigma], self.encoder(self.normalise(rows, sigma)[0])),
+                "decode": ([code], self.decoder(code)),
+            }
+            ins, out = graphs[which]
+            self._compiled[which] = pytensor.function(
+                ins, out, mode=compile_mode(self.backend), on_unused_input="ignore"
+            )
+        return self._compiled[which]
+
+    def _rows(self, rows, sigma):
+        rows = np.asarray(rows, dtype=np.float32)
+        n_in = self.arch.in_size - int(self.arch.noise_input)
+        if rows.ndim != 2 or rows.shape[1] != n_in:
+            raise ValueError(f"expected rows of shape (N, {n_in}); got {rows.shape}")
+        if sigma is None:
+            if self.arch.noise_input:
+                raise ValueError("this model takes the noise level as input: pass sigma")
+            sigma = 0.0
+        s = np.broadcast_to(np.asarray(sigma, np.float32), (rows.shape[0],))
+        return rows, np.ascontiguousarray(s)
+
+    def reconstruct(self, rows, sigma=None) -> np.ndarray:
+        """Clean output rows (N, out_size) from noisy input rows (N, in_pixels).
+
+        ``sigma`` (one value or one per row, [0, 1] units) is required by
+        models with ``noise_input`` and ignored by others."""
+        return np.asarray(self._function("reconstruct")(*self._rows(rows, sigma)))
+
+    def encode(self, rows, sigma=None) -> np.ndarray:
+        """The code (bottleneck activations) of input rows."""
+        return np.asarray(self._function("encode")(*self._rows(rows, sigma)))
+
+    def decode(self, code) -> np.ndarray:
+        """The decoder's output for a code, in normalised units (the predicted
+        noise for residual models, the centred clean patch otherwise)."""
+        return np.asarray(self._function("decode")(np.asarray(code, dtype=np.float32)))
+
+    # ---- weights ----------------------------------------------------------
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """The weights as a dict of float32 numpy arrays, keyed by name."""
+        return {p.name: np.array(p.get_value(), dtype=np.float32) for p in self.params}
+
+    def set_weights(self, weights: dict) -> None:
+        """Replace the weights; names and shapes must match exactly."""
+        expected = {p.name: p.get_value().shape for p in self.params}
+        missing = sorted(set(expected) - set(weights))
+        extra = sorted(set(weights) - set(expected))
+        if missing or extra:
+            raise ValueError(f"weights do not match the architecture: missing {missing}, unexpected {extra}")
+        for p in self.params:
+            w = np.asarray(weights[p.name])
+            if w.shape != expected[p.name]:
+                raise ValueError(f"weight {p.name} has shape {w.shape}; the architecture needs {expected[p.name]}")
+            if not np.issubdtype(w.dtype, np.floating) or not np.all(np.isfinite(w)):
+                raise ValueError(f"weight {p.name} must hold finite floating-point numbers")
+            p.set_value(w.astype(np.float32))

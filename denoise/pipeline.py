@@ -1,0 +1,170 @@
+"""Denoise one image array: normalise, pad, batch patches through the model, stitch.
+
+Memory stays bounded: patches are extracted, denoised and added back one band
+of patch-grid rows at a time, so beyond the image buffers only one batch of
+patches is alive at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import patches as P
+from .model import Autoencoder
+from .noise import estimate_sigma, parse
+
+__all__ = ["denoise_image", "denoise_planes", "split_alpha", "to_float", "from_float"]
+
+DEFAULT_BATCH = 4096
+
+
+def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(colour, alpha) of an (H, W), (H, W, 1|2|3|4) image; alpha is None if absent."""
+    if image.ndim == 2:
+        return image, None
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(
+            f"expected an image of shape (H, W) or (H, W, C) with C in 1..4; got shape {image.shape}"
+        )
+    c = image.shape[2]
+    if c in (2, 4):
+        return image[:, :, : c - 1], image[:, :, c - 1 :]
+    return image, None
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """float32 in [0, 1] units: uint8 / 255, uint16 / 65535, floats as they are."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255)
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / np.float32(65535)
+    if np.issubdtype(image.dtype, np.floating):
+        return image.astype(np.float32)
+    raise ValueError(f"unsupported image dtype {image.dtype}; use uint8, uint16 or float in [0, 1] units")
+
+
+def from_float(x: np.ndarray, dtype) -> np.ndarray:
+    """Back to ``dtype``: integers are rounded and clipped, floats are not clipped."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "u":
+        top = np.iinfo(dtype).max
+        return np.clip(np.rint(x * top), 0, top).astype(dtype)
+    return x.astype(dtype)
+
+
+def denoise_planes(
+    model: Autoencoder,
+    x: np.ndarray,
+    sigma: float,
+    *,
+    stride: int,
+    window: str = "flat",
+    batch_size: int = DEFAULT_BATCH,
+) -> np.ndarray:
+    """Denoise a float32 (H, W, C) array in [0, 1] units with ``model``.
+
+    One-channel models denoise each of the C planes in turn; three-channel
+    models take C == 3. ``sigma`` is passed to noise-conditioned models.
+    Returns float32 (H, W, C).
+    """
+    a = model.arch
+    h, w, c = x.shape
+    g = P.grid(x.shape, a.patch, stride)
+    padded = P.pad(x, g, a.context)
+    groups = [slice(i, i + 1) for i in range(c)] if a.channels == 1 else [slice(0, c)]
+    if a.channels not in (1, c):
+        raise ValueError(f"a {a.channels}-channel model cannot denoise a {c}-channel image")
+    acc = P.accumulator(x.shape, g)
+    win = P.window(a.patch, window)
+    rows_per_band = max(1, batch_size // (g.count[1] * len(groups)))
+    for r0 in range(0, g.count[0], rows_per_band):
+        band = slice(r0, min(r0 + rows_per_band, g.count[0]))
+        rows = np.concatenate([P.extract_padded(padded[:, :, ch], g, a.context, band) for ch in groups])
+        out = model.reconstruct(rows, sigma)
+        n = out.shape[0] // len(groups)
+        for i, ch in enumerate(groups):
+            P.overlap_add(acc[:, :, ch], out[i * n : (i + 1) * n], g, r0, win)
+    return P.crop(acc, x.shape, g, window)
+
+
+def denoise_image(
+    model: Autoencoder,
+    image: np.ndarray,
+    sigma: float | None = None,
+    *,
+    stride: int | None = None,
+    window: str | None = None,
+    batch_size: int = DEFAULT_BATCH,
+) -> np.ndarray:
+    """Denoise an image with a trained model.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        From :func:`denoise.load_model` or :func:`denoise.train`.
+    image : ndarray, shape (H, W) or (H, W, C), C in 1..4
+        uint8, uint16, or float in [0, 1] units (noisy floats may stray
+        outside [0, 1]; they are not clipped). A last channel of an
+        (H, W, 2) or (H, W, 4) image is alpha and comes back untouched.
+    sigma : float, optional
+        Noise standard deviation in the image's [0, 1] units (25/255 for
+        "sigma 25"). ``None``: estimated from the image for models that take
+        the noise level as input; the training level for other models.
+    stride : int, optional
+        Patch grid step, 1 to the patch size (default: the model's). Smaller
+        is slower and slightly better.
+    window : {"flat", "gaussian"}, optional
+        Stitching weights (default: the model's).
+    batch_size : int
+        Patches per forward call; bounds memory.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image``.
+
+    Examples
+    --------
+    >>> import denoise
+    >>> model = denoise.load_model("default")
+    >>> rng = np.random.default_rng(0)
+    >>> noisy = np.clip(0.5 + 0.1 * rng.standard_normal((32, 32)), 0, 1)
+    >>> denoise.denoise_image(model, noisy, sigma=0.1).shape
+    (32, 32)
+    """
+    image = np.asarray(image)
+    colour, alpha = split_alpha(image)
+    if colour.shape[0] < 1 or colour.shape[1] < 1:
+        raise ValueError(f"image has no pixels: shape {image.shape}")
+    x = to_float(colour)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("image contains NaN or Inf; replace them (e.g. numpy.nan_to_num) before denoising")
+    stride = model.stride if stride is None else stride
+    if not (isinstance(stride, (int, np.integer)) and 1 <= stride <= model.arch.patch):
+        raise ValueError(f"stride must be an integer from 1 to the model's patch size {model.arch.patch}; got {stride!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive; got {batch_size}")
+    window = window or model.meta.get("window", "flat")
+    hwc = P.as_hwc(x)
+    if sigma is not None and not (np.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a non-negative number in [0, 1] units (25/255 for 8-bit level 25); got {sigma!r}")
+    gain = 1.0
+    if model.arch.noise_input:
+        if sigma is None:
+            sigma = estimate_sigma(hwc) if min(hwc.shape[:2]) >= 2 else 0.0
+    else:
+        trained = parse(model.meta["noise"]).sigma if model.meta.get("noise") else None
+        if sigma is not None and sigma > 0 and trained:
+            gain = trained / sigma  # a fixed-level model: scale the noise to the level it knows
+        sigma = trained or 0.0
+    if model.arch.channels == 3 and hwc.shape[2] == 1:
+        out = denoise_planes(model, np.repeat(hwc * gain, 3, axis=2), sigma, stride=stride, window=window, batch_size=batch_size)
+        out = out.mean(axis=2, keepdims=True)
+    else:
+        out = denoise_planes(model, hwc * gain if gain != 1.0 else hwc, sigma, stride=stride, window=window, batch_size=batch_size)
+    if gain != 1.0:
+        out /= gain
+    result = from_float(out.reshape(colour.shape), image.dtype)
+    if alpha is not None:
+        result = np.concatenate([result, alpha], axis=2)
+    return result

@@ -1,0 +1,325 @@
+"""Training: patch-pair sampling, SGD/Adam as compiled PyTensor updates,
+validation, checkpoints and resume.
+
+The whole training step is one compiled PyTensor function::
+
+    loss = mean((model.output(noisy, sigma) - clean) ** 2)
+    step = pytensor.function([noisy, sigma, clean], loss, updates=adam(params, grad(loss, params)))
+
+Everything random draws from one ``numpy.random.Generator`` seeded by
+``seed``, whose state is checkpointed, so a seeded run gives the same
+weights whether or not it was interrupted and resumed (step budgets; a
+``minutes`` budget stops wherever the clock says).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from tqdm.auto import tqdm
+
+from .model import Architecture, Autoencoder, compile_mode
+from .noise import Noise, parse
+
+__all__ = ["TrainConfig", "PatchSampler", "train", "psnr_from_mse"]
+
+
+@dataclass
+class TrainConfig:
+    """How to train. A budget is ``steps`` (total, counting resumed steps),
+    ``epochs`` (of ``epoch_steps`` steps each) or ``minutes`` (this call);
+    the first reached stops training."""
+
+    noise: str = "gaussian:25"
+    steps: int | None = None
+    epochs: int | None = None
+    minutes: float | None = None
+    epoch_steps: int = 500
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    lr_decay: str = "cosine"
+    augment: bool = True
+    seed: int = 0
+    val_patches: int = 2048
+    backend: str = "numba"
+    progress: bool = True
+    history: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.steps is None and self.epochs is None and self.minutes is None:
+            raise ValueError("give a training budget: steps, epochs or minutes")
+        for name in ("steps", "epochs", "epoch_steps", "batch_size", "val_patches"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, (int, np.integer)) or v < 1):
+                raise ValueError(f"{name} must be a positive integer; got {v!r}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"minutes must be positive; got {self.minutes!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd'; got {self.optimizer!r}")
+        if self.lr_decay not in ("cosine", "none"):
+            raise ValueError(f"lr_decay must be 'cosine' or 'none'; got {self.lr_decay!r}")
+        parse(self.noise)
+        compile_mode(self.backend)
+
+    @property
+    def total_steps(self) -> int | None:
+        options = [s for s in (self.steps, self.epochs and self.epochs * self.epoch_steps) if s]
+        return min(options) if options else None
+
+
+def psnr_from_mse(mse: float) -> float:
+    return float("inf") if mse <= 0 else 10.0 * math.log10(1.0 / mse)
+
+
+# ------------------------------------------------------------------------
+# sampling
+
+
+class PatchSampler:
+    """Random (noisy input, clean target, sigma) patch rows from images.
+
+    Parameters
+    ----------
+    clean : list of float32 arrays (H, W, C) in [0, 1]
+    arch : Architecture
+        Fixes patch, context and channels. One-channel models draw each
+        patch from one random channel of its image.
+    noise : Noise
+        Synthetic noise added to clean patches (ignored with ``noisy``).
+    noisy : list of arrays, optional
+        Real noisy counterparts of ``clean``, same shapes; sigma per image
+        is then the standard deviation of their difference.
+    """
+
+    def __init__(self, clean, arch: Architecture, noise: Noise, noisy=None, augment: bool = True):
+        self.arch, self.noise, self.augment = arch, noise, augment
+        self.clean = [np.asarray(c, np.float32) if c.ndim == 3 else np.asarray(c, np.float32)[:, :, None] for c in clean]
+        self.noisy = None
+        if noisy is not None:
+            self.noisy = [np.asarray(n, np.float32).reshape(c.shape) for n, c in zip(noisy, self.clean)]
+            self.sigmas = [float(np.std(n - c)) for n, c in zip(self.noisy, self.clean)]
+        p = arch.in_patch
+        usable = [i for i, c in enumerate(self.clean) if c.shape[0] >= p and c.shape[1] >= p]
+        if not usable:
+            raise ValueError(f"no training image is at least {p}x{p} pixels (the model's input patch)")
+        if arch.channels == 3 and any(self.clean[i].shape[2] != 3 for i in usable):
+            raise ValueError("a 3-channel model needs RGB training images")
+        self.usable = usable
+        area = np.array([self.clean[i].shape[0] * self.clean[i].shape[1] for i in usable], np.float64)
+        self.prob = area / area.sum()
+
+    def sample(self, n: int, rng: np.random.Generator):
+        """``(noisy_rows, clean_rows, sigma)``: float32 (n, in_pixels), (n, out_size), (n,)."""
+        a = self.arch
+        p, k, q = a.in_patch, a.context, a.patch
+        c = a.channels
+        which = rng.choice(len(self.usable), size=n, p=self.prob)
+        clean = np.empty((n, p, p, c), np.float32)
+        noisy = np.empty_like(clean) if self.noisy is not None else None
+        sigma = np.empty(n, np.float32)
+        for j, w in enumerate(which):
+            i = self.usable[w]
+            img = self.clean[i]
+            y = rng.integers(0, img.shape[0] - p + 1)
+            x = rng.integers(0, img.shape[1] - p + 1)
+            ch = slice(None) if c == 3 else slice(ch0 := rng.integers(0, img.shape[2]), ch0 + 1)
+            clean[j] = img[y : y + p, x : x + p, ch]
+            if noisy is not None:
+                noisy[j] = self.noisy[i][y : y + p, x : x + p, ch]
+                sigma[j] = self.sigmas[i]
+        if self.augment:
+            t = rng.integers(0, 8, n)
+            for code in range(1, 8):
+                sel = t == code
+                if sel.any():
+                    clean[sel] = _dihedral(clean[sel], code)
+                    if noisy is not None:
+                        noisy[sel] = _dihedral(noisy[sel], code)
+        if noisy is None:
+            levels = self.noise.draw_levels(n, rng)
+            noisy = self.noise.add(clean, rng, levels)
+            sigma[:] = levels / 255.0 if self.noise.kind in ("gaussian", "speckle") else 0.0
+        target = clean[:, k : k + q, k : k + q, :].reshape(n, -1)
+        return noisy.reshape(n, -1), np.ascontiguousarray(target), sigma
+
+
+def _dihedral(batch: np.ndarray, code: int) -> np.ndarray:
+    """One of the 8 flips/rotations of a batch of (n, p, p, c) patches."""
+    out = np.rot90(batch, code % 4, axes=(1, 2))
+    return np.ascontiguousarray(out[:, :, ::-1] if code >= 4 else out)
+
+
+# ------------------------------------------------------------------------
+# optimisers as PyTensor updates
+
+
+def _optimizer(params, grads, cfg: TrainConfig, lr):
+    """(updates, state shared variables) for Adam or SGD with momentum."""
+    state, updates = [], []
+    if cfg.optimizer == "sgd":
+        for p, g in zip(params, grads):
+            v = pytensor.shared(np.zeros_like(p.get_value()), name=f"state.sgd.v.{p.name}")
+            v_new = np.float32(cfg.momentum) * v - lr * g
+            updates += [(v, v_new), (p, p + v_new)]
+            state.append(v)
+        return updates, state
+    b1, b2, eps = np.float32(0.9), np.float32(0.999), np.float32(1e-8)
+    t = pytensor.shared(np.float32(0), name="state.adam.t")
+    t_new = t + 1
+    corr = pt.sqrt(1 - b2**t_new) / (1 - b1**t_new)
+    updates.append((t, t_new))
+    state.append(t)
+    for p, g in zip(params, grads):
+        m = pytensor.shared(np.zeros_like(p.get_value()), name=f"state.adam.m.{p.name}")
+        v = pytensor.shared(np.zeros_like(p.get_value()), name=f"state.adam.v.{p.name}")
+        m_new = b1 * m + (1 - b1) * g
+        v_new = b2 * v + (1 - b2) * g * g
+        updates += [(m, m_new), (v, v_new), (p, p - lr * corr * m_new / (pt.sqrt(v_new) + eps))]
+        state += [m, v]
+    return updates, state
+
+
+def compile_step(model: Autoencoder, cfg: TrainConfig):
+    """``(step, lr, state)``: the compiled training step ``step(noisy, sigma,
+    clean) -> loss`` that updates the weights, its learning-rate shared
+    variable and the optimiser's state variables."""
+    rows, sigma = model.inputs()
+    target = pt.matrix("clean", dtype="float32")
+    loss = pt.mean(pt.sqr(model.output(rows, sigma) - target))
+    grads = pt.grad(loss, model.params)
+    lr = pytensor.shared(np.float32(cfg.lr), name="lr")
+    updates, state = _optimizer(model.params, grads, cfg, lr)
+    step = pytensor.function([rows, sigma, target], loss, updates=updates, mode=compile_mode(cfg.backend))
+    return step, lr, state
+
+
+# ------------------------------------------------------------------------
+# the loop
+
+
+def _mse(model: Autoencoder, noisy, clean, sigma, batch=4096) -> float:
+    err = 0.0
+    for i in range(0, len(noisy), batch):
+        out = model.reconstruct(noisy[i : i + batch], sigma[i : i + batch])
+        err += float(np.sum((out.astype(np.float64) - clean[i : i + batch]) ** 2))
+    return err / clean.size
+
+
+def train(
+    arch: Architecture | Autoencoder,
+    clean,
+    cfg: TrainConfig,
+    *,
+    noisy=None,
+    val_clean=None,
+    val_noisy=None,
+    checkpoint=None,
+    meta: dict | None = None,
+) -> Autoencoder:
+    """Train a denoising autoencoder on patches of ``clean`` images.
+
+    Parameters
+    ----------
+    arch : Architecture or Autoencoder
+        A new model's architecture (initialised from ``cfg.seed``) or a model to
+        train further.
+    clean : list of float32 arrays (H, W[, C]) in [0, 1]
+    cfg : TrainConfig
+    noisy : list of arrays, optional
+        Paired real noisy images (same shapes as ``clean``) instead of synthetic noise.
+    val_clean, val_noisy : lists of arrays, optional
+        Held-back images for validation PSNR after each epoch (default: the
+        training images).
+    checkpoint : path, optional
+        Model file written after every epoch with the optimiser and random
+        state; if it exists with state, training resumes from it.
+    meta : dict, optional
+        Extra metadata for the model file (e.g. provenance).
+
+    Returns
+    -------
+    Autoencoder
+        With ``meta["history"]`` listing (step, train loss, validation PSNR) per epoch.
+    """
+    from . import io  # model files; only touched when checkpointing
+
+    noise = parse(cfg.noise)
+    rng = np.random.default_rng(cfg.seed)
+    model = arch if isinstance(arch, Autoencoder) else Autoencoder(arch, seed=cfg.seed, backend=cfg.backend)
+    model.backend = cfg.backend
+    a = model.arch
+    model.meta.update(meta or {})
+    model.meta.update(noise=noise.spec, stride=model.meta.get("stride", max(1, a.patch // 2)))
+    sampler = PatchSampler(clean, a, noise, noisy, cfg.augment)
+    val = PatchSampler(val_clean or clean, a, noise, val_noisy if val_clean else noisy, augment=False)
+    val_rows = val.sample(cfg.val_patches, np.random.default_rng([cfg.seed, 1]))
+    step_fn, lr, state = compile_step(model, cfg)
+
+    done, history = 0, []
+    if checkpoint is not None and _exists(checkpoint):
+        meta_ck, weights, st = io.read_model_file(checkpoint)
+        if "state.step" in st:
+            model.set_weights(weights)
+            for v in state:
+                v.set_value(st[v.name].astype(np.float32))
+            done = int(st["state.step"])
+            rng.bit_generator.state = json.loads(str(st["state.rng"][()]))
+            history = list(meta_ck.get("history", []))
+
+    total = cfg.total_steps
+    deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else None
+    t_start = time.monotonic()
+    bar = tqdm(total=total, initial=done, disable=not cfg.progress, unit="step", dynamic_ncols=True)
+    if not history:
+        history.append([done, None, round(psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2])), 3)])
+    losses = []
+
+    def save():
+        model.meta["history"] = history
+        if checkpoint is not None:
+            extra = {v.name: v.get_value() for v in state}
+            extra["state.step"] = np.array(done)
+            extra["state.rng"] = np.array(json.dumps(rng.bit_generator.state))
+            io.save_model(model, checkpoint, extra=extra)
+
+    try:
+        while (total is None or done < total) and (deadline is None or time.monotonic() < deadline):
+            if cfg.lr_decay == "cosine":
+                if total:
+                    frac = done / total
+                else:
+                    frac = (time.monotonic() - t_start) / (deadline - t_start)
+                lr.set_value(np.float32(cfg.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))))
+            x, y, s = sampler.sample(cfg.batch_size, rng)
+            losses.append(float(step_fn(x, s, y)))
+            done += 1
+            bar.update(1)
+            if done % cfg.epoch_steps == 0:
+                vpsnr = psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2]))
+                history.append([done, round(float(np.mean(losses)), 7), round(vpsnr, 3)])
+                losses = []
+                bar.set_postfix(loss=f"{history[-1][1]:.2e}", val_psnr=f"{vpsnr:.2f}")
+                save()
+    finally:
+        bar.close()
+    if losses:
+        vpsnr = psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2]))
+        history.append([done, round(float(np.mean(losses)), 7), round(vpsnr, 3)])
+        save()
+    model.meta["history"] = history
+    model.meta["steps"] = done
+    return model
+
+
+def _exists(path) -> bool:
+    from pathlib import Path
+
+    return Path(path).is_file()
