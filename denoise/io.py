@@ -32,9 +32,13 @@ __all__ = [
     "write_image",
     "atomic_write",
     "IMAGE_SUFFIXES",
+    "list_images",
+    "read_float",
 ]
 
 FORMAT_VERSION = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _MODELS = "denoise.models"
 
 # --------------------------------------------------------------------------
@@ -51,6 +55,7 @@ def atomic_write(path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -259,3 +264,22 @@ def write_image(path, array: np.ndarray, info: dict | None = None, *, jpeg_quali
     carrying EXIF, ICC profile and DPI from ``info``."""
     path = Path(path)
     atomic_write(path, encode_image(array, path.suffix, info, jpeg_quality=jpeg_quality))
+
+
+def list_images(folder, *, recursive: bool = False) -> list[Path]:
+    """Image files (by suffix) in ``folder``, sorted by path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in it if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def read_float(path) -> np.ndarray:
+    """An image file as float32 (H, W, C) in [0, 1], alpha dropped (for training)."""
+    from .pipeline import split_alpha, to_float
+
+    arr, _ = read_image(path)
+    colour, _ = split_alpha(arr)
+    x = to_float(colour)
+    return x if x.ndim == 3 else x[:, :, None]

@@ -112,7 +112,7 @@ def extract(
     --------
     >>> img = np.arange(12.0).reshape(3, 4)
     >>> extract(img, 2, 2).shape
-    (6, 4)
+    (4, 4)
     """
     _check(size, stride, context)
     img = as_hwc(image)

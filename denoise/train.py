@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -197,7 +198,9 @@ def compile_step(model: Autoencoder, cfg: TrainConfig):
     grads = pt.grad(loss, model.params)
     lr = pytensor.shared(np.float32(cfg.lr), name="lr")
     updates, state = _optimizer(model.params, grads, cfg, lr)
-    step = pytensor.function([rows, sigma, target], loss, updates=updates, mode=compile_mode(cfg.backend))
+    step = pytensor.function(
+        [rows, sigma, target], loss, updates=updates, mode=compile_mode(cfg.backend), on_unused_input="ignore"
+    )
     return step, lr, state
 
 
@@ -277,7 +280,8 @@ def train(
     total = cfg.total_steps
     deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else None
     t_start = time.monotonic()
-    bar = tqdm(total=total, initial=done, disable=not cfg.progress, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=total, initial=done, disable=not cfg.progress, unit="step", dynamic_ncols=True,
+               mininterval=0.1 if sys.stderr.isatty() else 30)
     if not history:
         history.append([done, None, round(psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2])), 3)])
     losses = []

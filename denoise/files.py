@@ -1,0 +1,116 @@
+"""File-level jobs: which inputs map to which outputs, and denoising one file.
+
+Inputs are never written to; outputs are written to a temporary name in the
+output folder and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .io import IMAGE_SUFFIXES, read_image, write_image
+from .model import Autoencoder
+from .pipeline import denoise_image
+
+__all__ = ["Job", "plan", "denoise_file", "OUTPUT_FORMATS"]
+
+OUTPUT_FORMATS = ("keep", "png", "tiff", "jpeg", "webp")
+
+
+@dataclass(frozen=True)
+class Job:
+    src: Path
+    dst: Path
+
+    @property
+    def name(self) -> str:
+        return str(self.src)
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _out_suffix(src: Path, fmt: str) -> str:
+    if fmt == "keep":
+        return src.suffix
+    return {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp"}[fmt]
+
+
+def plan(inputs, outdir, *, recursive: bool = False, fmt: str = "keep") -> tuple[list[Job], list[tuple[str, str]]]:
+    """Map input files and folders to output paths under ``outdir``.
+
+    Folders contribute their image files (sub-folders too with ``recursive``,
+    mirrored in the output); the output folder itself is never read as input.
+    Two inputs that would land on the same output name keep their original
+    suffix in the name (``a.jpg`` -> ``a.jpg.png``) so neither overwrites the
+    other.
+
+    Returns ``(jobs, problems)``: problems are (input, reason) pairs for
+    inputs that are neither image files nor folders.
+    """
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(OUTPUT_FORMATS)}; got {fmt!r}")
+    outdir = Path(outdir)
+    jobs: list[Job] = []
+    problems: list[tuple[str, str]] = []
+    taken: set[Path] = set()
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            it = item.rglob("*") if recursive else item.iterdir()
+            pairs = []
+            for p in sorted(it):
+                if p.suffix.lower() not in IMAGE_SUFFIXES or _is_within(p, outdir) or p.is_dir():
+                    continue
+                pairs.append((p, p.relative_to(item)))
+        elif item.exists() or item.is_symlink():
+            pairs = [(item, Path(item.name))]
+        else:
+            problems.append((str(item), "no such file or folder"))
+            continue
+        for src, rel in pairs:
+            dst = outdir / rel.with_suffix(_out_suffix(src, fmt))
+            if dst in taken:
+                dst = outdir / rel.parent / (rel.name + _out_suffix(src, fmt))
+            if dst in taken or _is_within(src, outdir) and src.resolve() == dst.resolve():
+                problems.append((str(src), f"output name {dst} is taken by another input"))
+                continue
+            taken.add(dst)
+            jobs.append(Job(src, dst))
+    return jobs, problems
+
+
+def denoise_file(
+    model: Autoencoder,
+    job: Job,
+    *,
+    sigma: float | None = None,
+    stride: int | None = None,
+    jpeg_quality: int = 95,
+) -> dict:
+    """Denoise one file into ``job.dst``. Returns a report entry: ``file``,
+    ``output``, ``status`` ("done"), ``seconds``, ``megapixels`` and any
+    ``note`` (e.g. a palette converted). Raises on failure; the caller
+    records the reason."""
+    t0 = time.perf_counter()
+    image, info = read_image(job.src)
+    out = denoise_image(model, image, sigma, stride=stride)
+    job.dst.parent.mkdir(parents=True, exist_ok=True)
+    write_image(job.dst, out, info, jpeg_quality=jpeg_quality)
+    entry = {
+        "file": str(job.src),
+        "output": str(job.dst),
+        "status": "done",
+        "seconds": round(time.perf_counter() - t0, 3),
+        "megapixels": round(image.shape[0] * image.shape[1] / 1e6, 4),
+    }
+    if info.get("converted"):
+        entry["note"] = info["converted"]
+    return entry

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Reproducible training of the shipped models.
+
+Each shipped model is defined here once: architecture, noise, seed, optimiser
+and budget. Training checkpoints to ``runs/NAME.ckpt.npz`` after every epoch
+and resumes from it when run again, so a long budget can be spread over many
+sessions. ``--ship`` writes the trained weights (float16) with their
+provenance into ``denoise/models/NAME.npz``.
+
+Data: the photographs made by ``scripts/training_data.py`` (freely licensed
+photos from Debian and PyPI packages; reserved evaluation images and the
+sample images excluded). Every 8th photo (sorted by name) is held back for
+validation.
+
+Usage::
+
+    python scripts/training_data.py --max-megapixels 2
+    python scripts/train_models.py default --minutes 40            # resumes if runs/default.ckpt.npz exists
+    python scripts/train_models.py default --ship                  # copy the checkpoint's weights into the package
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import denoise  # noqa: E402
+from denoise import io  # noqa: E402
+from denoise.model import Architecture  # noqa: E402
+
+DATA = Path.home() / ".cache" / "denoise" / "training_data" / "photos"
+
+MODELS = {
+    # Blind (noise-level-conditioned) per-channel model: one model for sigma 0-55.
+    "default": dict(
+        arch=Architecture(patch=8, context=4, channels=1, hidden=(768, 384, 768), noise_input=True, residual=True),
+        noise="gaussian:0-55",
+        stride=4,
+        window="gaussian",
+        batch_size=256,
+        lr=1e-3,
+        epoch_steps=1000,
+        steps=120_000,
+        seed=20261128,
+    ),
+}
+
+
+def load_photos(folder: Path):
+    files = io.list_images(folder)
+    if not files:
+        sys.exit(f"no photos in {folder}: run scripts/training_data.py first")
+    val_files = files[::8]
+    train_files = [f for f in files if f not in val_files]
+    return [io.read_float(f) for f in train_files], [io.read_float(f) for f in val_files], files
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("name", choices=sorted(MODELS))
+    ap.add_argument("--data", type=Path, default=DATA, help="folder of training photos (default: %(default)s)")
+    ap.add_argument("--minutes", type=float, help="stop after this many minutes (this call)")
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs", help="checkpoint folder (default: %(default)s)")
+    ap.add_argument("--backend", default="numba", choices=sorted(denoise.model.BACKENDS))
+    ap.add_argument("--ship", action="store_true", help="write the checkpoint's weights into denoise/models/NAME.npz")
+    args = ap.parse_args(argv)
+
+    spec = MODELS[args.name]
+    ckpt = args.runs / f"{args.name}.ckpt.npz"
+    if args.ship:
+        return ship(args.name, ckpt)
+    args.runs.mkdir(parents=True, exist_ok=True)
+    train, val, files = load_photos(args.data)
+    print(f"{len(train)} training photos ({sum(x.shape[0] * x.shape[1] for x in train) / 1e6:.1f} MP), {len(val)} held back")
+    cfg = denoise.TrainConfig(
+        noise=spec["noise"],
+        steps=spec["steps"],
+        minutes=args.minutes,
+        epoch_steps=spec["epoch_steps"],
+        batch_size=spec["batch_size"],
+        lr=spec["lr"],
+        seed=spec["seed"],
+        backend=args.backend,
+    )
+    manifest = args.data / "manifest.json"
+    provenance = {
+        "data": "scripts/training_data.py: freely licensed photographs from Debian and PyPI packages",
+        "photos": len(files),
+        "manifest": json.loads(manifest.read_text()) if manifest.exists() else None,
+        "command": f"python scripts/train_models.py {args.name}",
+    }
+    t0 = time.time()
+    model = denoise.train(
+        spec["arch"],
+        train,
+        cfg,
+        val_clean=val,
+        checkpoint=ckpt,
+        meta={"stride": spec["stride"], "window": spec["window"], "name": args.name, "provenance": provenance},
+    )
+    hist = model.meta["history"]
+    print(f"{args.name}: {model.meta['steps']} steps, {time.time() - t0:.0f} s this call, validation PSNR {hist[-1][2]} dB")
+    print(f"checkpoint: {ckpt}")
+
+
+def ship(name: str, ckpt: Path):
+    model = denoise.load_model(ckpt)
+    hist = model.meta.get("history", [])
+    model.meta["trained"] = {
+        "steps": hist[-1][0] if hist else None,
+        "final_validation_psnr": hist[-1][2] if hist else None,
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "python": platform.python_version(),
+        "pytensor": __import__("pytensor").__version__,
+    }
+    model.meta.pop("history", None)
+    model.meta.pop("steps", None)
+    out = ROOT / "denoise" / "models" / f"{name}.npz"
+    io.save_model(model, out, half=True)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from denoise.noise import estimate_sigma, parse
+
+from .conftest import noisy
+
+
+@pytest.mark.parametrize(
+    "spec, kind, low, high",
+    [("gaussian:25", "gaussian", 25, 25), ("gaussian:5-50", "gaussian", 5, 50), ("Poisson:30", "poisson", 30, 30),
+     ("saltpepper:0.05", "saltpepper", 0.05, 0.05), ("speckle:10", "speckle", 10, 10), (" gaussian : 0.5 ", "gaussian", 0.5, 0.5)],
+)
+def test_parse(spec, kind, low, high):
+    n = parse(spec)
+    assert (n.kind, n.low, n.high) == (kind, low, high)
+    assert parse(n.spec) == n
+
+
+@pytest.mark.parametrize("spec", ["", "gaussian", "gauss:25", "gaussian:-5", "gaussian:50-5", "saltpepper:2", "poisson:0", "gaussian:abc"])
+def test_bad_specs_list_the_valid_forms(spec):
+    with pytest.raises(ValueError, match="gaussian:SIGMA|fraction|positive|high end") as e:
+        parse(spec)
+    assert repr(spec) in str(e.value) or spec.strip() in str(e.value)
+
+
+def test_gaussian_has_the_asked_sigma_and_is_seeded():
+    n = parse("gaussian:25")
+    x = np.full((200, 200), 0.5, np.float32)
+    a = n.add(x, np.random.default_rng(7))
+    b = n.add(x, np.random.default_rng(7))
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32
+    assert abs(np.std(a - x) - 25 / 255) < 0.002
+
+
+def test_range_draws_levels_inside_and_per_row():
+    n = parse("gaussian:5-50")
+    levels = n.draw_levels(1000, np.random.default_rng(0))
+    assert levels.min() >= 5 and levels.max() <= 50 and levels.std() > 5
+    x = np.zeros((1000, 64), np.float32)
+    out = n.add(x, np.random.default_rng(0), levels)
+    np.testing.assert_allclose(out.std(axis=1) * 255, levels, rtol=0.35)
+
+
+def test_other_models_behave():
+    rng = np.random.default_rng(0)
+    x = np.full((100, 100), 0.5, np.float32)
+    sp = parse("saltpepper:0.1").add(x, rng)
+    assert 0.08 < np.mean((sp == 0) | (sp == 1)) < 0.12
+    po = parse("poisson:30").add(x, rng)
+    assert abs(po.mean() - 0.5) < 0.01 and abs(po.std() - np.sqrt(0.5 * 30) / 30) < 0.01
+    sk = parse("speckle:25").add(x, rng)
+    assert abs(sk.std() - 0.5 * 25 / 255) < 0.003
+
+
+@pytest.mark.parametrize("level", [15, 25, 50])
+def test_estimate_sigma_on_a_real_photo(photo_gray, level):
+    est = estimate_sigma(noisy(photo_gray, level / 255)) * 255
+    assert abs(est - level) < 0.12 * level + 1.0
+
+
+def test_estimate_sigma_refuses_tiny_or_empty_images():
+    with pytest.raises(ValueError):
+        estimate_sigma(np.zeros((1, 5)))
+    with pytest.raises(ValueError, match="finite"):
+        estimate_sigma(np.full((4, 4), np.nan))

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from denoise import patches as P
+
+SHAPES = [(1, 1), (2, 3), (7, 5), (8, 8), (9, 16, 3), (13, 10, 2), (31, 17)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 8])
+def test_round_trip_every_stride(shape, size):
+    x = np.random.default_rng(sum(shape) + size).random(shape).astype(np.float32)
+    for stride in range(1, size + 1):
+        for kind in ("flat", "gaussian"):
+            rows = P.extract(x, size, stride)
+            y = P.stitch(rows, x.shape, size, stride, window_kind=kind)
+            assert y.shape == x.shape
+            np.testing.assert_allclose(y, x, atol=1e-5, err_msg=f"size={size} stride={stride} {kind}")
+
+
+def test_rows_follow_the_grid_and_layout():
+    x = np.arange(5 * 6 * 2, dtype=np.float32).reshape(5, 6, 2)
+    g = P.grid(x.shape, 3, 2)
+    rows = P.extract(x, 3, 2)
+    assert rows.shape == (g.n_patches, 3 * 3 * 2)
+    # the grid starts where the first patch still overlaps pixel 0 and is a multiple of the stride
+    assert g.start == (-2, -2)
+    # patch at grid position (1, 1) starts at image pixel (0, 0)
+    patch = rows[1 * g.count[1] + 1].reshape(3, 3, 2)
+    np.testing.assert_array_equal(patch, x[0:3, 0:3])
+
+
+def test_every_pixel_is_covered_equally_far_from_edges():
+    w = P.weight_sum((20, 20), P.grid((20, 20), 4, 2), "flat")
+    assert np.all(w == 4)  # (4/2)**2 patches on every pixel, edges included
+
+
+def test_context_rows_hold_the_plain_patch_in_their_centre():
+    x = np.random.default_rng(1).random((11, 9, 3)).astype(np.float32)
+    plain = P.extract(x, 4, 3)
+    wide = P.extract(x, 4, 3, context=2)
+    centre = wide.reshape(-1, 8, 8, 3)[:, 2:6, 2:6, :].reshape(plain.shape)
+    np.testing.assert_array_equal(centre, plain)
+
+
+def test_row_bands_concatenate_to_all_rows():
+    x = np.random.default_rng(2).random((23, 14)).astype(np.float32)
+    g = P.grid(x.shape, 5, 2)
+    bands = [P.extract(x, 5, 2, rows=slice(r, r + 3)) for r in range(0, g.count[0], 3)]
+    np.testing.assert_array_equal(np.concatenate(bands), P.extract(x, 5, 2))
+
+
+def test_tile_on_the_global_grid_sees_the_same_patches():
+    x = np.random.default_rng(3).random((40, 30)).astype(np.float32)
+    size, stride = 6, 3
+    whole = P.extract(x, size, stride)
+    g = P.grid(x.shape, size, stride)
+    tile = x[12:, :]  # origin is a multiple of the stride
+    t = P.extract(tile, size, stride)
+    gt = P.grid(tile.shape, size, stride)
+    # rows of the tile that lie entirely inside it equal the whole image's rows
+    first_inside_tile = -gt.start[0] // stride
+    rows_t = t.reshape(gt.count[0], gt.count[1], -1)[first_inside_tile:first_inside_tile + 3]
+    rows_w = whole.reshape(g.count[0], g.count[1], -1)[first_inside_tile + 12 // stride:first_inside_tile + 12 // stride + 3]
+    np.testing.assert_array_equal(rows_t, rows_w)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [((0, 1), "patch size"), ((4, 0), "stride"), ((4, 5), "stride"), ((4, 2.5), "stride")],
+)
+def test_bad_sizes_are_refused(args, match):
+    with pytest.raises(ValueError, match=match):
+        P.extract(np.zeros((8, 8), np.float32), *args)
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(ValueError, match="shape"):
+        P.extract(np.zeros((2, 2, 2, 2)), 2, 1)
+    with pytest.raises(ValueError, match="need"):
+        P.stitch(np.zeros((3, 4)), (4, 4), 2, 2)
+    with pytest.raises(ValueError, match="window"):
+        P.window(4, "hann")

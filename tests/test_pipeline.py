@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+import denoise
+from denoise.metrics import psnr
+from denoise.pipeline import denoise_image, from_float, to_float
+
+from .conftest import TINY, noisy
+
+
+def test_lowers_error_at_sigma_25_gray(default_model, photo_gray):
+    x = noisy(photo_gray, 25 / 255)
+    out = denoise_image(default_model, x, 25 / 255)
+    assert psnr(photo_gray, out) > psnr(photo_gray, x) + 5.0
+
+
+def test_lowers_error_at_sigma_25_rgb_uint8(default_model, photo_rgb):
+    clean = to_float(photo_rgb)
+    x = from_float(noisy(clean, 25 / 255, seed=1), np.uint8)
+    out = denoise_image(default_model, x)  # sigma estimated
+    assert out.dtype == np.uint8 and out.shape == photo_rgb.shape
+    assert psnr(clean, to_float(out)) > psnr(clean, to_float(x)) + 5.0
+
+
+@pytest.mark.parametrize(
+    "dtype, shape",
+    [(np.uint8, (20, 17)), (np.uint8, (20, 17, 3)), (np.uint8, (20, 17, 4)), (np.uint8, (20, 17, 2)),
+     (np.uint16, (20, 17)), (np.float32, (20, 17, 3)), (np.float64, (20, 17)), (np.uint8, (20, 17, 1))],
+)
+def test_dtype_shape_and_alpha_are_preserved(default_model, dtype, shape):
+    rng = np.random.default_rng(0)
+    if np.dtype(dtype).kind == "u":
+        img = rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
+    else:
+        img = rng.random(shape).astype(dtype)
+    out = denoise_image(default_model, img, 0.1)
+    assert out.dtype == img.dtype and out.shape == img.shape
+    if shape[-1] in (2, 4) and len(shape) == 3:
+        np.testing.assert_array_equal(out[..., -1], img[..., -1])
+
+
+def test_float_input_is_not_clipped(default_model):
+    x = np.full((24, 24), 1.2, np.float32)  # a bright noisy float image strays above 1
+    out = denoise_image(default_model, x, 0.05)
+    assert out.mean() > 1.1
+
+
+def test_batch_size_does_not_change_the_result(default_model, photo_gray):
+    x = noisy(photo_gray[:40, :50], 0.1)
+    a = denoise_image(default_model, x, 0.1, batch_size=7)
+    b = denoise_image(default_model, x, 0.1, batch_size=100000)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_smaller_stride_is_no_worse(default_model, photo_gray):
+    x = noisy(photo_gray, 25 / 255, seed=3)
+    coarse = psnr(photo_gray, denoise_image(default_model, x, 25 / 255, stride=8))
+    fine = psnr(photo_gray, denoise_image(default_model, x, 25 / 255, stride=2))
+    assert fine > coarse - 0.05
+
+
+def test_tiny_images(default_model):
+    for shape in [(1, 1), (1, 7), (3, 2, 3)]:
+        img = np.full(shape, 0.5, np.float32)
+        out = denoise_image(default_model, img, 0.1)
+        assert out.shape == shape and np.all(np.isfinite(out))
+
+
+def test_fixed_level_model_accepts_other_sigmas(training_photos):
+    arch = denoise.Architecture(patch=4, context=2, hidden=(32, 16, 32))
+    model = denoise.train(arch, training_photos, denoise.TrainConfig(noise="gaussian:25", steps=5, progress=False))
+    assert model.meta["noise"] == "gaussian:25"
+    img = np.random.default_rng(0).random((16, 16)).astype(np.float32)
+    assert denoise_image(model, img).shape == (16, 16)
+    assert denoise_image(model, img, 0.05).shape == (16, 16)
+
+
+@pytest.mark.parametrize(
+    "image, kw, match",
+    [(np.full((8, 8), np.nan, np.float32), {}, "NaN"), (np.zeros((8, 8, 5), np.float32), {}, "shape"),
+     (np.zeros((8, 8), np.int32), {}, "dtype"), (np.zeros((0, 8), np.float32), {}, "no pixels"),
+     (np.zeros((8, 8), np.float32), dict(stride=0), "stride"), (np.zeros((8, 8), np.float32), dict(sigma=-1.0), "sigma"),
+     (np.zeros((8, 8), np.float32), dict(batch_size=0), "batch_size")],
+)
+def test_bad_input_raises_valueerror(default_model, image, kw, match):
+    with pytest.raises(ValueError, match=match):
+        denoise_image(default_model, image, **kw)
+
+
+def test_three_channel_model_on_gray(training_photos):
+    arch = denoise.Architecture(patch=2, context=1, channels=3, hidden=(8,))
+    model = denoise.Autoencoder(arch)
+    model.meta["noise"] = "gaussian:25"
+    out = denoise_image(model, np.random.default_rng(0).random((9, 9)).astype(np.float32))
+    assert out.shape == (9, 9)
+    with pytest.raises(ValueError, match="channel"):
+        denoise.pipeline.denoise_planes(model, np.zeros((4, 4, 2), np.float32), 0.1, stride=1)
