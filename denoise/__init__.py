@@ -8,6 +8,7 @@ trained on noisy/clean patch pairs, applied to whole images and folders.
 >>> clean = denoise.denoise_image(model, noisy)      # doctest: +SKIP
 """
 
+from .distributed import denoise_folder
 from .io import list_models, load_model, save_model
 from .model import Architecture, Autoencoder, Decoder, Encoder
 from .noise import estimate_sigma
@@ -22,6 +23,7 @@ __all__ = [
     "Decoder",
     "Encoder",
     "TrainConfig",
+    "denoise_folder",
     "denoise_image",
     "estimate_sigma",
     "list_models",

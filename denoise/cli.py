@@ -95,7 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=OUTPUT_FORMATS, default="keep", help="output format (default: keep the input's)")
     r.add_argument("--jpeg-quality", type=int, default=95, choices=range(1, 101), metavar="Q", help="JPEG/WebP quality (default: 95)")
     r.add_argument("--report", type=Path, help="write a JSON report of every file")
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--overwrite", action="store_true", help="redo outputs already done with the same model and settings")
+    r.add_argument("--tile", type=_positive(float), default=4.0, metavar="MP",
+                   help="split images larger than this many megapixels into tiles (default: %(default)s)")
+    r.add_argument("--workers", type=_positive(int), help="local worker processes (default: one per core)")
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="use an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     e = sub.add_parser("eval", help="PSNR/SSIM of a model on clean images with synthetic noise")
     e.add_argument("--model", default="default")
@@ -162,43 +168,19 @@ def cmd_train(a) -> int:
 
 
 def cmd_run(a) -> int:
-    from tqdm.auto import tqdm
+    from .distributed import denoise_folder
 
-    from . import io
-    from .files import denoise_file, plan
-
-    model = io.load_model(a.model)
-    jobs, problems = plan(a.inputs, a.output, recursive=a.recursive, fmt=a.format)
-    if not jobs and not problems:
-        raise ValueError(f"no image files in {', '.join(map(str, a.inputs))} (looked for {', '.join(io.IMAGE_SUFFIXES)})")
-    a.output.mkdir(parents=True, exist_ok=True)
-    report = [{"file": f, "status": "failed", "reason": why} for f, why in problems]
-    quiet = a.quiet or not sys.stderr.isatty()
-    for job in tqdm(jobs, disable=quiet, unit="file"):
-        try:
-            report.append(denoise_file(model, job, sigma=a.sigma, stride=a.stride, jpeg_quality=a.jpeg_quality))
-        except Exception as exc:  # one bad file never stops the run
-            log.debug("failed: %s", job.src, exc_info=True)
-            report.append({"file": str(job.src), "status": "failed", "reason": _reason(exc)})
-    return _finish(report, a.report)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _finish(report: list[dict], report_path) -> int:
-    failed = [r for r in report if r["status"] == "failed"]
-    done = sum(r["status"] == "done" for r in report)
-    skipped = sum(r["status"] == "skipped" for r in report)
-    for r in failed:
-        print(f"failed: {r['file']}: {r['reason']}", file=sys.stderr)
-    print(f"{done} done, {skipped} skipped, {len(failed)} failed", file=sys.stderr)
-    if report_path:
-        from .io import atomic_write
-
-        atomic_write(report_path, json.dumps({"files": report}, indent=1).encode())
+    entries = denoise_folder(
+        a.inputs, a.output, model=a.model, sigma=a.sigma, stride=a.stride, recursive=a.recursive, fmt=a.format,
+        jpeg_quality=a.jpeg_quality, tile_megapixels=a.tile, overwrite=a.overwrite, workers=a.workers,
+        scheduler=a.scheduler, progress=False if a.quiet else None, report=a.report,
+    )
+    failed = [e for e in entries if e["status"] == "failed"]
+    for e in failed:
+        print(f"failed: {e['file']}: {e['reason']}", file=sys.stderr)
+    counts = {s: sum(e["status"] == s for e in entries) for s in ("done", "skipped", "failed")}
+    if not a.quiet:
+        print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -254,13 +236,17 @@ def cmd_models(a) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.WARNING, format="%(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG if a.verbose else logging.WARNING)
     try:
         return {"train": cmd_train, "run": cmd_run, "eval": cmd_eval, "models": cmd_models}[a.command](a)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, ConnectionError) as exc:
         if a.verbose:
             raise
         print(f"denoise {a.command}: error: {exc}", file=sys.stderr)

@@ -1,20 +1,13 @@
-"""File-level jobs: which inputs map to which outputs, and denoising one file.
-
-Inputs are never written to; outputs are written to a temporary name in the
-output folder and renamed into place when complete.
-"""
+"""File-level jobs: which inputs map to which outputs."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .io import IMAGE_SUFFIXES, read_image, write_image
-from .model import Autoencoder
-from .pipeline import denoise_image
+from .io import IMAGE_SUFFIXES
 
-__all__ = ["Job", "plan", "denoise_file", "OUTPUT_FORMATS"]
+__all__ = ["Job", "plan", "OUTPUT_FORMATS"]
 
 OUTPUT_FORMATS = ("keep", "png", "tiff", "jpeg", "webp")
 
@@ -85,32 +78,3 @@ def plan(inputs, outdir, *, recursive: bool = False, fmt: str = "keep") -> tuple
             taken.add(dst)
             jobs.append(Job(src, dst))
     return jobs, problems
-
-
-def denoise_file(
-    model: Autoencoder,
-    job: Job,
-    *,
-    sigma: float | None = None,
-    stride: int | None = None,
-    jpeg_quality: int = 95,
-) -> dict:
-    """Denoise one file into ``job.dst``. Returns a report entry: ``file``,
-    ``output``, ``status`` ("done"), ``seconds``, ``megapixels`` and any
-    ``note`` (e.g. a palette converted). Raises on failure; the caller
-    records the reason."""
-    t0 = time.perf_counter()
-    image, info = read_image(job.src)
-    out = denoise_image(model, image, sigma, stride=stride)
-    job.dst.parent.mkdir(parents=True, exist_ok=True)
-    write_image(job.dst, out, info, jpeg_quality=jpeg_quality)
-    entry = {
-        "file": str(job.src),
-        "output": str(job.dst),
-        "status": "done",
-        "seconds": round(time.perf_counter() - t0, 3),
-        "megapixels": round(image.shape[0] * image.shape[1] / 1e6, 4),
-    }
-    if info.get("converted"):
-        entry["note"] = info["converted"]
-    return entry

@@ -105,15 +105,16 @@ def model_card() -> str:
     return resources.files(_MODELS).joinpath("MODELS.md").read_text(encoding="utf-8")
 
 
-def read_model_file(path) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``(meta, weights, state)`` from a model file; raises :class:`ModelFileError`."""
+def read_model_file(path, data: bytes | None = None) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(meta, weights, state)`` from a model file (or its ``data`` bytes,
+    ``path`` then only names it in errors); raises :class:`ModelFileError`."""
     path = Path(path)
 
     def fail(why):
         return ModelFileError(f"model file {path}: {why}")
 
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(_io.BytesIO(data) if data is not None else path, allow_pickle=False) as z:
             names = list(z.files)
             if "meta" not in names:
                 raise fail("no 'meta' entry; this is not a denoise model file")
@@ -147,8 +148,21 @@ def read_model_file(path) -> tuple[dict, dict[str, np.ndarray], dict[str, np.nda
     return meta, weights, state
 
 
-def load_model(name_or_path="default", *, backend: str = "numba") -> Autoencoder:
-    """Load a shipped model by name (see :func:`list_models`) or a model file by path.
+def model_path(name_or_path) -> Path:
+    """The file behind a shipped model name or a path."""
+    s = str(name_or_path)
+    if "/" not in s and not s.endswith(".npz"):
+        shipped = _shipped(s)
+        if shipped is not None:
+            return shipped
+        if not Path(s).exists():
+            raise ValueError(f"no shipped model named {s!r}; shipped models: {', '.join(list_models())}, or give a path")
+    return Path(s)
+
+
+def load_model(name_or_path="default", *, backend: str = "numba", data: bytes | None = None) -> Autoencoder:
+    """Load a shipped model by name (see :func:`list_models`) or a model file by
+    path (or from the file's ``data`` bytes, ``name_or_path`` naming it).
 
     Raises
     ------
@@ -157,13 +171,8 @@ def load_model(name_or_path="default", *, backend: str = "numba") -> Autoencoder
     ValueError
         An unknown model name.
     """
-    s = str(name_or_path)
-    path = _shipped(s) if ("/" not in s and not s.endswith(".npz")) else None
-    if path is None:
-        path = Path(s)
-        if not path.exists() and "/" not in s and not s.endswith(".npz"):
-            raise ValueError(f"no shipped model named {s!r}; shipped models: {', '.join(list_models())}, or give a path")
-    meta, weights, _ = read_model_file(path)
+    path = Path(str(name_or_path)) if data is not None else model_path(name_or_path)
+    meta, weights, _ = read_model_file(path, data)
     try:
         arch = Architecture.from_dict(meta.get("architecture") or {})
         return Autoencoder(arch, weights=weights, backend=backend, meta=_public_meta(meta))
@@ -182,15 +191,16 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP", ".bmp": "BMP"}
 
 
-def read_image(path) -> tuple[np.ndarray, dict]:
+def read_image(path, data: bytes | None = None) -> tuple[np.ndarray, dict]:
     """Read an image file as an array in its own dtype, EXIF orientation applied.
 
     Returns ``(array, info)``: array is (H, W) for gray, (H, W, 2|3|4) for
     gray+alpha / RGB / RGBA, uint8 or uint16 (16-bit gray); ``info`` holds
     what :func:`write_image` carries over (``exif``, ``icc_profile``, ``dpi``)
-    and ``converted`` when the mode had to change (palette images).
+    and ``converted`` when the mode had to change (palette images). With
+    ``data``, the file's bytes are decoded instead (``path`` unused).
     """
-    with Image.open(path) as im:
+    with Image.open(_io.BytesIO(data) if data is not None else path) as im:
         im.load()
         info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
         exif = im.getexif()

@@ -13,7 +13,7 @@ from . import patches as P
 from .model import Autoencoder
 from .noise import estimate_sigma, parse
 
-__all__ = ["denoise_image", "denoise_planes", "split_alpha", "to_float", "from_float"]
+__all__ = ["denoise_image", "denoise_planes", "resolve_sigma", "split_alpha", "to_float", "from_float"]
 
 DEFAULT_BATCH = 4096
 
@@ -60,6 +60,20 @@ def from_float(x: np.ndarray, dtype) -> np.ndarray:
         top = np.iinfo(dtype).max
         return np.clip(np.rint(x * top), 0, top).astype(dtype)
     return x.astype(dtype)
+
+
+def _estimate(hwc: np.ndarray) -> float:
+    return estimate_sigma(hwc) if min(hwc.shape[:2]) >= 2 else 0.0
+
+
+def resolve_sigma(model: Autoencoder, image: np.ndarray, sigma: float | None) -> float | None:
+    """The sigma :func:`denoise_image` will use for ``image``: ``sigma`` as
+    given, or for noise-conditioned models with ``sigma=None`` the estimate
+    from the whole image. Tiles of one image must share it."""
+    if sigma is not None or not model.arch.noise_input:
+        return sigma
+    colour, _ = split_alpha(np.asarray(image))
+    return _estimate(P.as_hwc(to_float(colour)))
 
 
 def denoise_planes(
@@ -161,7 +175,7 @@ def denoise_image(
     gain = 1.0
     if model.arch.noise_input:
         if sigma is None:
-            sigma = estimate_sigma(hwc) if min(hwc.shape[:2]) >= 2 else 0.0
+            sigma = _estimate(hwc)
     else:
         trained = parse(model.meta["noise"]).sigma if model.meta.get("noise") else None
         if sigma is not None and sigma > 0 and trained:

@@ -1,9 +1,8 @@
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from denoise.files import denoise_file, plan
+from denoise.files import plan
 
 
 def _img(path, size=(12, 10), mode="L"):
@@ -37,15 +36,3 @@ def test_plan_never_maps_two_inputs_to_one_output(tmp_path):
 def test_plan_reports_missing_inputs(tmp_path):
     jobs, problems = plan([tmp_path / "nope.png"], tmp_path / "out")
     assert jobs == [] and problems[0][1] == "no such file or folder"
-
-
-def test_denoise_file_writes_same_kind_of_image(tmp_path, default_model):
-    src = _img(tmp_path / "in.png", mode="RGB")
-    before = src.read_bytes()
-    (job,), _ = plan([src], tmp_path / "out")
-    entry = denoise_file(default_model, job, sigma=0.1)
-    assert entry["status"] == "done" and entry["megapixels"] == 0.0001
-    out = np.asarray(Image.open(job.dst))
-    assert out.shape == (10, 12, 3) and out.dtype == np.uint8
-    assert src.read_bytes() == before
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["in.png"]  # no temporary left

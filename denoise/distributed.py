@@ -1,0 +1,405 @@
+"""Folders on Dask: one task per image (per tile for huge images), results
+streamed back with ``as_completed``, resume from a manifest, a report.
+
+The client owns the file system: it reads input bytes, and writes every
+output atomically, so workers need no access to the folders (any Dask
+cluster works) and an input can never be written to. Workers decode,
+denoise and encode. The model travels once per worker as its file bytes
+(``Client.scatter(..., broadcast=True)``) and is loaded and compiled once per
+worker process (a per-process cache keyed by the file's hash), never
+pickled as a compiled function.
+
+At most a few tasks per worker are in flight at a time, so neither the
+scheduler nor the client ever holds more than a handful of images, however
+large the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import io
+from .files import Job, plan
+from .pipeline import denoise_image, resolve_sigma, split_alpha
+
+__all__ = ["Settings", "denoise_folder", "connect", "tiles"]
+
+log = logging.getLogger("denoise")
+
+MANIFEST = ".denoise-manifest.jsonl"
+IN_FLIGHT_PER_WORKER = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything besides the input that decides an output's pixels and bytes."""
+
+    sigma: float | None = None
+    stride: int | None = None
+    fmt: str = "keep"
+    jpeg_quality: int = 95
+    tile_pixels: int = 4_000_000
+
+    def key(self, model_sha: str) -> str:
+        d = {"model": model_sha, "sigma": self.sigma, "stride": self.stride, "fmt": self.fmt, "q": self.jpeg_quality}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------
+# worker side
+
+_MODELS: dict[str, object] = {}
+
+
+def _model(sha: str, data: bytes):
+    """The model for ``sha``, loaded and compiled once per worker process."""
+    m = _MODELS.get(sha)
+    if m is None:
+        m = _MODELS[sha] = io.load_model(f"model-{sha[:12]}.npz", data=data)
+    return m
+
+
+def _denoise_bytes(sha: str, model_data: bytes, name: str, data: bytes, suffix: str, settings: Settings) -> tuple[bytes, dict]:
+    """Task: decode, denoise, encode one whole image."""
+    t0 = time.perf_counter()
+    image, info = io.read_image(name, data)
+    out = denoise_image(_model(sha, model_data), image, settings.sigma, stride=settings.stride)
+    encoded = io.encode_image(out, suffix, info, jpeg_quality=settings.jpeg_quality)
+    meta = {"megapixels": image.shape[0] * image.shape[1] / 1e6, "worker_seconds": time.perf_counter() - t0}
+    if info.get("converted"):
+        meta["note"] = info["converted"]
+    return encoded, meta
+
+
+def _denoise_tile(sha: str, model_data: bytes, tile: np.ndarray, core: tuple, sigma, settings: Settings) -> np.ndarray:
+    """Task: denoise one tile (with its margin) and return its core."""
+    out = denoise_image(_model(sha, model_data), tile, sigma, stride=settings.stride)
+    (y0, y1), (x0, x1) = core
+    return out[y0:y1, x0:x1]
+
+
+# --------------------------------------------------------------------------
+# tiling
+
+
+def tiles(shape: tuple[int, int], tile_pixels: int, stride: int, reach: int):
+    """Split an (H, W) image into tiles for separate denoising.
+
+    Each tile is ``(outer, core)``: ``outer`` = ((y0, y1), (x0, x1)) is the
+    region to denoise, ``core`` the part of its result to keep, in the
+    tile's coordinates. Cores partition the image. ``outer`` extends each
+    core by at least ``reach`` pixels (the model's patch size plus context,
+    minus one) where the image allows, and starts on a multiple of
+    ``stride``, so it sees the same global patch grid and produces the same
+    core pixels as denoising the whole image.
+    """
+    h, w = shape
+    side = max(stride, int(math.sqrt(tile_pixels)) // stride * stride)
+    out = []
+    for cy in range(0, h, side):
+        for cx in range(0, w, side):
+            cy1, cx1 = min(cy + side, h), min(cx + side, w)
+            oy0 = max(0, (cy - reach) // stride * stride)
+            ox0 = max(0, (cx - reach) // stride * stride)
+            oy1, ox1 = min(h, cy1 + reach), min(w, cx1 + reach)
+            out.append((((oy0, oy1), (ox0, ox1)), ((cy - oy0, cy1 - oy0), (cx - ox0, cx1 - ox0))))
+    return out
+
+
+# --------------------------------------------------------------------------
+# client side
+
+
+def connect(scheduler: str | None = None, workers: int | None = None):
+    """A Dask client: to ``scheduler`` (or ``$DASK_SCHEDULER_ADDRESS``) if
+    given, else to a new LocalCluster of ``workers`` single-threaded worker
+    processes (default: one per core). Returns ``(client, cluster_or_None)``."""
+    from distributed import Client, LocalCluster
+
+    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if address:
+        try:
+            return Client(address, timeout="5s"), None
+        except (OSError, TimeoutError) as e:
+            raise ConnectionError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+    n = workers or os.cpu_count() or 1
+    if n < 1:
+        raise ValueError(f"workers must be at least 1; got {workers}")
+    quiet = logging.ERROR if not log.isEnabledFor(logging.DEBUG) else logging.WARNING
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=quiet)
+    return Client(cluster), cluster
+
+
+def _signature(path: Path) -> list:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+@dataclass
+class _Manifest:
+    """Append-only record of finished outputs (JSON lines; the last entry per output wins)."""
+
+    path: Path
+    entries: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, outdir: Path) -> "_Manifest":
+        m = cls(outdir / MANIFEST)
+        if m.path.exists():
+            for line in m.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    e = json.loads(line)
+                    m.entries[e["output"]] = e
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a line cut short by a crash
+        return m
+
+    def done(self, job: Job, key: str) -> bool:
+        e = self.entries.get(str(job.dst))
+        return bool(
+            e and e.get("key") == key and job.dst.is_file() and e.get("source") == _signature(job.src)
+            and e.get("bytes") == job.dst.stat().st_size
+        )
+
+    def record(self, job: Job, key: str) -> None:
+        e = {"output": str(job.dst), "key": key, "source": _signature(job.src), "bytes": job.dst.stat().st_size}
+        self.entries[e["output"]] = e
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(e) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _image_pixels(path: Path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size[0] * im.size[1]
+
+
+@dataclass(eq=False)
+class _Image:
+    """One input file in flight: its parts (one task, or one per tile) and, for tiles, the output being assembled."""
+
+    job: Job
+    t0: float
+    parts: int = 1
+    out: np.ndarray | None = None
+    info: dict | None = None
+    failed: bool = False
+
+
+class _Runner:
+    """Submits images as tasks, at most ``limit`` in flight, and collects what comes back."""
+
+    def __init__(self, client, local, model_data, sha, settings, key, manifest, entries, bar):
+        from distributed import as_completed
+
+        self.client, self.local, self.sha, self.settings = client, local, sha, settings
+        self.key, self.manifest, self.entries, self.bar = key, manifest, entries, bar
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        self.limit = IN_FLIGHT_PER_WORKER * n_workers
+        self.model_ref = client.scatter(model_data, broadcast=True, hash=False)
+        self.ac = as_completed()
+        self.live: dict = {}  # future -> (_Image, core box or None)
+        self.mpix = 0.0
+
+    def run(self, jobs):
+        pending = iter(jobs)
+        self._fill(pending)
+        for fut in self.ac:
+            img, box = self.live.pop(fut)
+            if not img.failed:
+                if fut.status == "error":
+                    self._fail(img, fut.exception())
+                else:
+                    self._collect(img, box, fut.result())
+            fut.release()
+            self._fill(pending)
+
+    def _fill(self, pending):
+        while len(self.live) < self.limit:
+            job = next(pending, None)
+            if job is None:
+                return
+            img = _Image(job, time.perf_counter())
+            try:
+                self._submit(img)
+            except Exception as exc:  # unreadable input, bad header: recorded, never fatal
+                self._fail(img, exc)
+
+    def _submit(self, img: _Image):
+        submit = lambda fn, *args: self.client.submit(fn, self.sha, self.model_ref, *args, pure=False)  # noqa: E731
+        s = self.settings
+        if _image_pixels(img.job.src) <= s.tile_pixels:
+            fut = submit(_denoise_bytes, img.job.name, img.job.src.read_bytes(), img.job.dst.suffix, s)
+            self._add(fut, img, None)
+            return
+        image, img.info = io.read_image(img.job.src)
+        sigma = resolve_sigma(self.local, image, s.sigma)
+        a = self.local.arch
+        parts = tiles(image.shape[:2], s.tile_pixels, s.stride or self.local.stride, a.patch + a.context - 1)
+        img.parts, img.out = len(parts), np.empty_like(image)
+        for ((y0, y1), (x0, x1)), core in parts:
+            box = (y0 + core[0][0], y0 + core[0][1], x0 + core[1][0], x0 + core[1][1])
+            self._add(submit(_denoise_tile, image[y0:y1, x0:x1], core, sigma, s), img, box)
+
+    def _add(self, fut, img, box):
+        self.live[fut] = (img, box)
+        self.ac.add(fut)
+
+    def _collect(self, img: _Image, box, result):
+        if box is None:
+            encoded, meta = result
+            img.info = {"converted": meta["note"]} if meta.get("note") else {}
+            return self._finish(img, encoded, meta["megapixels"])
+        y0, y1, x0, x1 = box
+        img.out[y0:y1, x0:x1] = result
+        img.parts -= 1
+        if img.parts == 0:
+            try:
+                encoded = io.encode_image(img.out, img.job.dst.suffix, img.info, jpeg_quality=self.settings.jpeg_quality)
+            except Exception as exc:
+                return self._fail(img, exc)
+            self._finish(img, encoded, img.out.shape[0] * img.out.shape[1] / 1e6)
+            img.out = None
+
+    def _finish(self, img: _Image, encoded: bytes, megapixels: float):
+        job = img.job
+        try:
+            job.dst.parent.mkdir(parents=True, exist_ok=True)
+            io.atomic_write(job.dst, encoded)
+            self.manifest.record(job, self.key)
+        except Exception as exc:
+            return self._fail(img, exc)
+        e = {"file": job.name, "status": "done", "output": str(job.dst),
+             "seconds": round(time.perf_counter() - img.t0, 3), "megapixels": round(megapixels, 4)}
+        if img.info and img.info.get("converted"):
+            e["note"] = img.info["converted"]
+        self.entries.append(e)
+        self.mpix += megapixels
+        self.bar.update(1)
+        self.bar.set_postfix(Mpix=f"{self.mpix:.1f}")
+
+    def _fail(self, img: _Image, exc: BaseException):
+        img.failed, img.out = True, None
+        log.debug("failed: %s", img.job.src, exc_info=(type(exc), exc, exc.__traceback__))
+        self.entries.append({"file": img.job.name, "status": "failed", "reason": _reason(exc)})
+        self.bar.update(1)
+
+
+def denoise_folder(
+    inputs,
+    output,
+    *,
+    model="default",
+    sigma: float | None = None,
+    stride: int | None = None,
+    recursive: bool = False,
+    fmt: str = "keep",
+    jpeg_quality: int = 95,
+    tile_megapixels: float = 4.0,
+    overwrite: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
+    progress: bool | None = None,
+    report=None,
+) -> list[dict]:
+    """Denoise image files and folders into ``output`` on Dask.
+
+    Parameters
+    ----------
+    inputs : list of paths
+        Image files and folders (with ``recursive``, sub-folders too,
+        mirrored in ``output``). ``output`` itself is never read as input.
+    output : path
+        Output folder, created if needed. Finished outputs are recorded in
+        its ``.denoise-manifest.jsonl``; a rerun skips them unless the
+        model, settings or input changed, or ``overwrite``.
+    model : str or path
+        Shipped model name or model file.
+    sigma, stride : optional
+        As for :func:`denoise.denoise_image` (sigma in [0, 1] units).
+    fmt : {"keep", "png", "tiff", "jpeg", "webp"}
+    tile_megapixels : float
+        Images larger than this are split into tiles, processed as separate
+        tasks and stitched back (same pixels as untiled).
+    workers, scheduler, client :
+        A LocalCluster of ``workers`` processes by default; ``scheduler``
+        (or ``$DASK_SCHEDULER_ADDRESS``) connects to an existing cluster;
+        ``client`` uses an existing :class:`distributed.Client`.
+    progress : bool, optional
+        A tqdm bar (default: when standard error is a terminal).
+    report : path, optional
+        Write the report as JSON.
+
+    Returns
+    -------
+    list of dict
+        One entry per input file, in input order: ``file``, ``status``
+        (done / skipped / failed), ``reason``, ``seconds``, ``megapixels``, ``output``.
+    """
+    from tqdm.auto import tqdm
+
+    if not tile_megapixels > 0:
+        raise ValueError(f"tile size must be positive; got {tile_megapixels} megapixels")
+    t_start = time.perf_counter()
+    output = Path(output)
+    model_file = io.model_path(model)
+    model_data = model_file.read_bytes()
+    sha = hashlib.sha256(model_data).hexdigest()
+    local = io.load_model(model_file, data=model_data)  # refuses a bad file here, before any worker sees it
+    if stride is not None and not 1 <= stride <= local.arch.patch:
+        raise ValueError(f"stride must be from 1 to the model's patch size {local.arch.patch}; got {stride}")
+    settings = Settings(sigma, stride, fmt, jpeg_quality, int(tile_megapixels * 1e6))
+    key = settings.key(sha)
+    jobs, problems = plan(inputs, output, recursive=recursive, fmt=fmt)
+    if not jobs and not problems:
+        raise ValueError(f"no image files in {', '.join(map(str, inputs))} (looked for {', '.join(io.IMAGE_SUFFIXES)})")
+    output.mkdir(parents=True, exist_ok=True)
+    manifest = _Manifest.load(output)
+    entries = [{"file": f, "status": "failed", "reason": why} for f, why in problems]
+    todo = []
+    for job in jobs:
+        if not overwrite and manifest.done(job, key):
+            entries.append({"file": job.name, "status": "skipped", "output": str(job.dst),
+                            "reason": "already done with this model and settings"})
+        else:
+            todo.append(job)
+
+    own = None
+    show = progress if progress is not None else sys.stderr.isatty()
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), disable=not show, unit="file", dynamic_ncols=True)
+    try:
+        if todo:
+            if client is None:
+                client, own = connect(scheduler, workers)
+            _Runner(client, local, model_data, sha, settings, key, manifest, entries, bar).run(todo)
+    finally:
+        bar.close()
+        if own is not None:
+            client.close()
+            own.close()
+    order = {str(j.src): i for i, j in enumerate(jobs)}
+    entries.sort(key=lambda e: order.get(e["file"], -1))
+    if report is not None:
+        summary = {s: sum(e["status"] == s for e in entries) for s in ("done", "skipped", "failed")}
+        io.atomic_write(report, json.dumps({"summary": summary, "seconds": round(time.perf_counter() - t_start, 3),
+                                            "model": str(model), "model_sha256": sha, "files": entries}, indent=1).encode())
+    return entries

@@ -1,0 +1,176 @@
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import denoise
+from denoise import io
+from denoise.distributed import connect, denoise_folder, tiles
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+
+
+@pytest.fixture(scope="module")
+def client():
+    c, cluster = connect(workers=2)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _checksums(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Small noisy crops of the sample photos in several formats and modes."""
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    a, _ = io.read_image(SAMPLES / "honey_bee.jpg")
+    rgb = np.clip(a[:96, :128] + rng.normal(0, 20, (96, 128, 3)), 0, 255).astype(np.uint8)
+    g, _ = io.read_image(SAMPLES / "dogs_gray.png")
+    gray = np.clip(g[:80, :72] + rng.normal(0, 20, (80, 72)), 0, 255).astype(np.uint8)
+    d, _ = io.read_image(SAMPLES / "dandelions_16bit.png")
+    g16 = np.clip(d[:64, :96] + rng.normal(0, 5000, (64, 96)), 0, 65535).astype(np.uint16)
+    Image.fromarray(rgb).save(src / "bee.png")
+    Image.fromarray(gray).save(src / "dogs.jpg", quality=95)
+    Image.fromarray(g16).save(src / "sub" / "dandelions16.png")
+    rgba = np.dstack([rgb[:50, :60], rng.integers(0, 256, (50, 60), dtype=np.uint8)])
+    Image.fromarray(rgba).save(src / "sub" / "alpha.png")
+    Image.fromarray(rgb[:40, :40]).quantize(64).save(src / "palette.png")
+    return src
+
+
+def test_folder_equals_denoise_image_file_by_file(client, photos, tmp_path, default_model):
+    before = _checksums(photos)
+    out = tmp_path / "out"
+    entries = denoise_folder([photos], out, recursive=True, sigma=20 / 255, client=client, progress=False)
+    assert sorted(e["status"] for e in entries) == ["done"] * 5
+    assert _checksums(photos) == before  # inputs untouched
+    for src in io.list_images(photos, recursive=True):
+        dst = out / src.relative_to(photos)
+        image, info = io.read_image(src)
+        expected = denoise.denoise_image(default_model, image, 20 / 255)
+        if src.suffix == ".png":
+            got, _ = io.read_image(dst)
+            assert got.dtype == expected.dtype and got.shape == expected.shape
+            np.testing.assert_array_equal(got, expected, err_msg=str(src))
+        else:  # JPEG: the same pixels encode to the same bytes
+            assert dst.read_bytes() == io.encode_image(expected, ".jpg", info)
+    pal = next(e for e in entries if e["file"].endswith("palette.png"))
+    assert "palette" in pal["note"]
+    alpha_in, _ = io.read_image(photos / "sub" / "alpha.png")
+    alpha_out, _ = io.read_image(out / "sub" / "alpha.png")
+    np.testing.assert_array_equal(alpha_out[..., 3], alpha_in[..., 3])
+
+
+def test_rerun_skips_finished_files_and_redoes_changed_ones(client, photos, tmp_path):
+    out = tmp_path / "out"
+    denoise_folder([photos], out, client=client, progress=False)
+    stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.suffix != ".jsonl"}
+    again = denoise_folder([photos], out, client=client, progress=False)
+    assert {e["status"] for e in again} == {"skipped"}
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.suffix != ".jsonl"} == stamp
+    (out / "bee.png").unlink()  # a lost output is redone
+    other = denoise_folder([photos], out, client=client, progress=False)
+    assert {Path(e["file"]).name: e["status"] for e in other} == {"bee.png": "done", "dogs.jpg": "skipped", "palette.png": "skipped"}
+    changed = denoise_folder([photos], out, sigma=0.1, client=client, progress=False)  # new settings: redo all
+    assert {e["status"] for e in changed} == {"done"}
+    forced = denoise_folder([photos], out, sigma=0.1, overwrite=True, client=client, progress=False)
+    assert {e["status"] for e in forced} == {"done"}
+
+
+def test_bad_file_is_reported_and_the_rest_complete(client, photos, tmp_path):
+    (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (photos / "text.jpg").write_text("hello")
+    out = tmp_path / "out"
+    report = tmp_path / "report.json"
+    entries = denoise_folder([photos], out, client=client, progress=False, report=report)
+    status = {Path(e["file"]).name: e["status"] for e in entries}
+    assert status == {"bee.png": "done", "broken.png": "failed", "dogs.jpg": "done", "palette.png": "done", "text.jpg": "failed"}
+    r = json.loads(report.read_text())
+    assert r["summary"] == {"done": 3, "skipped": 0, "failed": 2}
+    assert all(e["reason"] for e in r["files"] if e["status"] == "failed")
+    assert not (out / "broken.png").exists() and not (out / "text.jpg").exists()
+    assert not [p for p in out.iterdir() if p.name.endswith(".part")]
+
+
+def test_tiled_equals_untiled(client, tmp_path, default_model):
+    a, _ = io.read_image(SAMPLES / "mountain_trail_gray.png")
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(a[:200, :260]).save(src / "big.png")
+    out = tmp_path / "out"
+    # 0.002 MP tiles: ~45x45 cores, 36 tiles for this image
+    entries = denoise_folder([src], out, sigma=25 / 255, tile_megapixels=0.002, client=client, progress=False)
+    assert entries[0]["status"] == "done"
+    got, _ = io.read_image(out / "big.png")
+    expected = denoise.denoise_image(default_model, a[:200, :260], 25 / 255)
+    diff = np.abs(got.astype(int) - expected.astype(int))
+    assert diff.max() <= 1 and np.mean(diff > 0) < 1e-3
+
+
+@pytest.mark.parametrize("stride", [1, 3, 4])
+def test_tiles_cover_the_image_and_reproduce_it(default_model, stride):
+    rng = np.random.default_rng(stride)
+    img = rng.random((57, 43, 3)).astype(np.float32)
+    whole = denoise.denoise_image(default_model, img, 0.1, stride=stride)
+    out = np.full_like(img, np.nan)
+    a = default_model.arch
+    parts = tiles(img.shape[:2], 300, stride, a.patch + a.context - 1)
+    assert len(parts) > 4
+    for ((y0, y1), (x0, x1)), ((cy0, cy1), (cx0, cx1)) in parts:
+        assert y0 % stride == 0 and x0 % stride == 0
+        t = denoise.denoise_image(default_model, img[y0:y1, x0:x1], 0.1, stride=stride)
+        out[y0 + cy0 : y0 + cy1, x0 + cx0 : x0 + cx1] = t[cy0:cy1, cx0:cx1]
+    assert not np.isnan(out).any()
+    np.testing.assert_allclose(out, whole, atol=2e-5)
+
+
+def test_external_scheduler_and_worker(photos, tmp_path):
+    sched_file = tmp_path / "scheduler.json"
+    bindir = Path(sys.executable).parent
+    dask = str(bindir / "dask") if (bindir / "dask").exists() else "dask"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(sched_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
+    try:
+        deadline = time.time() + 60
+        while not sched_file.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
+        from distributed import Client
+
+        with Client(address, timeout="30s") as c:
+            c.wait_for_workers(1, timeout=60)
+        out = tmp_path / "out"
+        entries = denoise_folder([photos], out, scheduler=address, sigma=20 / 255, progress=False)
+        assert {e["status"] for e in entries} == {"done"}
+        local = tmp_path / "local"
+        denoise_folder([photos], local, sigma=20 / 255, workers=1, progress=False)
+        for name in ("bee.png", "palette.png"):
+            assert (out / name).read_bytes() == (local / name).read_bytes()
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def test_unreachable_scheduler_fails_fast(photos, tmp_path):
+    t0 = time.time()
+    with pytest.raises(ConnectionError, match="cannot reach"):
+        denoise_folder([photos], tmp_path / "o", scheduler="tcp://127.0.0.1:9", progress=False)
+    assert time.time() - t0 < 15
