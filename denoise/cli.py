@@ -6,6 +6,7 @@ Exit status: 0 success, 1 when any file failed, 2 for usage errors.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -58,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ap = argparse.ArgumentParser(prog="denoise", description="Learned batch image denoising (PyTensor + Dask).")
     ap.add_argument("-v", "--verbose", action="store_true", help="full error details")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="full error details")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser = functools.partial(sub.add_parser, parents=[common])
 
     t = sub.add_parser("train", help="train a model on your own photos")
     t.add_argument("--clean", required=True, type=Path, help="folder of clean images")

@@ -16,6 +16,7 @@ large the folder.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -23,13 +24,14 @@ import math
 import os
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import io
-from .files import Job, plan
+from .files import Job, is_within, plan
 from .pipeline import denoise_image, resolve_sigma, split_alpha
 
 __all__ = ["Settings", "denoise_folder", "connect", "tiles"]
@@ -69,6 +71,28 @@ def _model(sha: str, data: bytes):
     return m
 
 
+class TaskFailed(Exception):
+    """A task's own error, reported by the worker as (reason, traceback) rather than raised there."""
+
+    def __init__(self, reason: str, details: str):
+        super().__init__(reason)
+        self.reason, self.details = reason, details
+
+
+def _guarded(fn):
+    """Run ``fn`` on a worker; an error comes back as a value, so workers do not log expected bad-file errors."""
+
+    @functools.wraps(fn)
+    def task(*args):
+        try:
+            return True, fn(*args)
+        except Exception as exc:
+            return False, (_reason(exc), traceback.format_exc())
+
+    return task
+
+
+@_guarded
 def _denoise_bytes(sha: str, model_data: bytes, name: str, data: bytes, suffix: str, settings: Settings) -> tuple[bytes, dict]:
     """Task: decode, denoise, encode one whole image."""
     t0 = time.perf_counter()
@@ -81,6 +105,7 @@ def _denoise_bytes(sha: str, model_data: bytes, name: str, data: bytes, suffix: 
     return encoded, meta
 
 
+@_guarded
 def _denoise_tile(sha: str, model_data: bytes, tile: np.ndarray, core: tuple, sigma, settings: Settings) -> np.ndarray:
     """Task: denoise one tile (with its margin) and return its core."""
     out = denoise_image(_model(sha, model_data), tile, sigma, stride=settings.stride)
@@ -180,6 +205,13 @@ class _Manifest:
             os.fsync(f.fileno())
 
 
+def _remove_stale_temporaries(output: Path) -> None:
+    """Delete temporary files a killed run left in ``output`` (``.NAME.XXXX.part``, never a final name)."""
+    for p in output.rglob(".*.part"):
+        if p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True)
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -211,6 +243,7 @@ class _Runner:
         from distributed import as_completed
 
         self.client, self.local, self.sha, self.settings = client, local, sha, settings
+        self.outdir = manifest.path.parent
         self.key, self.manifest, self.entries, self.bar = key, manifest, entries, bar
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         self.limit = IN_FLIGHT_PER_WORKER * n_workers
@@ -219,18 +252,28 @@ class _Runner:
         self.live: dict = {}  # future -> (_Image, core box or None)
         self.mpix = 0.0
 
-    def run(self, jobs):
+    def workers(self) -> set:
+        return set(self.client.scheduler_info().get("workers", {}))
+
+    def run(self, jobs) -> list[str]:
+        """Process ``jobs``; returns the workers lost meanwhile (Dask re-ran their tasks elsewhere)."""
+        start = self.workers()
         pending = iter(jobs)
         self._fill(pending)
         for fut in self.ac:
             img, box = self.live.pop(fut)
             if not img.failed:
-                if fut.status == "error":
+                if fut.status == "error":  # lost beyond Dask's retries, or not runnable there
                     self._fail(img, fut.exception())
                 else:
-                    self._collect(img, box, fut.result())
+                    ok, value = fut.result()
+                    if ok:
+                        self._collect(img, box, value)
+                    else:
+                        self._fail(img, TaskFailed(*value))
             fut.release()
             self._fill(pending)
+        return sorted(start - self.workers())
 
     def _fill(self, pending):
         while len(self.live) < self.limit:
@@ -283,6 +326,8 @@ class _Runner:
         job = img.job
         try:
             job.dst.parent.mkdir(parents=True, exist_ok=True)
+            if not is_within(job.dst.parent, self.outdir) or job.dst.is_symlink():
+                raise ValueError(f"output {job.dst} would land outside the output folder (a symbolic link?)")
             io.atomic_write(job.dst, encoded)
             self.manifest.record(job, self.key)
         except Exception as exc:
@@ -298,8 +343,13 @@ class _Runner:
 
     def _fail(self, img: _Image, exc: BaseException):
         img.failed, img.out = True, None
-        log.debug("failed: %s", img.job.src, exc_info=(type(exc), exc, exc.__traceback__))
-        self.entries.append({"file": img.job.name, "status": "failed", "reason": _reason(exc)})
+        if isinstance(exc, TaskFailed):
+            log.debug("failed: %s\n%s", img.job.src, exc.details)
+            reason = exc.reason
+        else:
+            log.debug("failed: %s", img.job.src, exc_info=(type(exc), exc, exc.__traceback__))
+            reason = _reason(exc)
+        self.entries.append({"file": img.job.name, "status": "failed", "reason": reason})
         self.bar.update(1)
 
 
@@ -373,6 +423,7 @@ def denoise_folder(
     if not jobs and not problems:
         raise ValueError(f"no image files in {', '.join(map(str, inputs))} (looked for {', '.join(io.IMAGE_SUFFIXES)})")
     output.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(output)
     manifest = _Manifest.load(output)
     entries = [{"file": f, "status": "failed", "reason": why} for f, why in problems]
     todo = []
@@ -383,14 +434,16 @@ def denoise_folder(
         else:
             todo.append(job)
 
-    own = None
+    own, lost = None, []
     show = progress if progress is not None else sys.stderr.isatty()
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), disable=not show, unit="file", dynamic_ncols=True)
     try:
         if todo:
             if client is None:
                 client, own = connect(scheduler, workers)
-            _Runner(client, local, model_data, sha, settings, key, manifest, entries, bar).run(todo)
+            lost = _Runner(client, local, model_data, sha, settings, key, manifest, entries, bar).run(todo)
+            if lost:
+                log.warning("%d worker(s) were lost during the run; Dask re-ran their tasks on the others", len(lost))
     finally:
         bar.close()
         if own is not None:
@@ -400,6 +453,9 @@ def denoise_folder(
     entries.sort(key=lambda e: order.get(e["file"], -1))
     if report is not None:
         summary = {s: sum(e["status"] == s for e in entries) for s in ("done", "skipped", "failed")}
-        io.atomic_write(report, json.dumps({"summary": summary, "seconds": round(time.perf_counter() - t_start, 3),
-                                            "model": str(model), "model_sha256": sha, "files": entries}, indent=1).encode())
+        doc = {"summary": summary, "seconds": round(time.perf_counter() - t_start, 3), "model": str(model),
+               "model_sha256": sha, "workers_lost": lost, "files": entries}
+        if lost:
+            doc["note"] = f"{len(lost)} worker(s) were lost during the run; Dask re-ran their tasks on the others"
+        io.atomic_write(report, json.dumps(doc, indent=1).encode())
     return entries

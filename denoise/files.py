@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .io import IMAGE_SUFFIXES
 
-__all__ = ["Job", "plan", "OUTPUT_FORMATS"]
+__all__ = ["Job", "plan", "is_within", "OUTPUT_FORMATS"]
 
 OUTPUT_FORMATS = ("keep", "png", "tiff", "jpeg", "webp")
 
@@ -22,11 +22,19 @@ class Job:
         return str(self.src)
 
 
-def _is_within(path: Path, folder: Path) -> bool:
+def is_within(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (links resolved) lies inside ``folder``; False for link loops."""
     try:
         path.resolve().relative_to(folder.resolve())
         return True
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        return False
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
         return False
 
 
@@ -60,7 +68,7 @@ def plan(inputs, outdir, *, recursive: bool = False, fmt: str = "keep") -> tuple
             it = item.rglob("*") if recursive else item.iterdir()
             pairs = []
             for p in sorted(it):
-                if p.suffix.lower() not in IMAGE_SUFFIXES or _is_within(p, outdir) or p.is_dir():
+                if p.suffix.lower() not in IMAGE_SUFFIXES or p.is_dir() or is_within(p, outdir):
                     continue
                 pairs.append((p, p.relative_to(item)))
         elif item.exists() or item.is_symlink():
@@ -72,7 +80,7 @@ def plan(inputs, outdir, *, recursive: bool = False, fmt: str = "keep") -> tuple
             dst = outdir / rel.with_suffix(_out_suffix(src, fmt))
             if dst in taken:
                 dst = outdir / rel.parent / (rel.name + _out_suffix(src, fmt))
-            if dst in taken or _is_within(src, outdir) and src.resolve() == dst.resolve():
+            if dst in taken or _same_file(src, dst):
                 problems.append((str(src), f"output name {dst} is taken by another input"))
                 continue
             taken.add(dst)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import io as _io
 import json
 import os
+import struct
 import tempfile
+import warnings
 import zipfile
+import zlib
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .model import Architecture, Autoencoder
 
@@ -200,7 +203,23 @@ def read_image(path, data: bytes | None = None) -> tuple[np.ndarray, dict]:
     and ``converted`` when the mode had to change (palette images). With
     ``data``, the file's bytes are decoded instead (``path`` unused).
     """
-    with Image.open(_io.BytesIO(data) if data is not None else path) as im:
+    try:
+        return _read_image(path, data)
+    except UnidentifiedImageError:
+        raise ValueError("not an image file Pillow can read (unknown format or damaged header)") from None
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"refused as a possible decompression bomb: {e}") from None
+    except (OSError, SyntaxError, struct.error, zlib.error, EOFError) as e:
+        if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError)) or getattr(e, "errno", None):
+            raise
+        raise ValueError(f"damaged or truncated image data ({e})") from None
+
+
+def _read_image(path, data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # errors above 2x the limit still stop it
+        im = Image.open(_io.BytesIO(data) if data is not None else path)
+    with im:
         im.load()
         info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
         exif = im.getexif()

@@ -83,3 +83,160 @@ def test_train_then_run_with_the_new_model(folder, tmp_path, capsys):
 def test_models_lists_default(capsys):
     assert main(["models"]) == 0
     assert "default:" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------
+# reliability: bad files, crashes, interrupts (docs/reliability.md)
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import struct  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import zlib  # noqa: E402
+
+
+def _png_header(w: int, h: int) -> bytes:
+    """A tiny PNG whose header declares w x h pixels."""
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def _bad_files(folder: Path) -> set:
+    rng = np.random.default_rng(0)
+    good = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    (folder / "zero.png").write_bytes(b"")
+    good.save(folder / "full.jpg", quality=90)
+    data = (folder / "full.jpg").read_bytes()
+    (folder / "full.jpg").unlink()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    good.save(folder / "full.png")
+    data = (folder / "full.png").read_bytes()
+    (folder / "full.png").unlink()
+    (folder / "truncated.png").write_bytes(data[: len(data) // 2])
+    (folder / "text.png").write_text("just some text\n")
+    (folder / "page.jpg").write_text("<!doctype html><html><body>not found</body></html>")
+    (folder / "empty_size.png").write_bytes(_png_header(0, 7))
+    (folder / "bomb.png").write_bytes(_png_header(200_000, 200_000))
+    Image.new("CMYK", (16, 16)).save(folder / "cmyk.jpg")
+    Image.new("1", (16, 16)).save(folder / "bilevel.png")
+    Image.fromarray(np.array([[np.nan, 1.0], [np.inf, 0.0]], np.float32)).save(folder / "nan.tif")
+    os.symlink("loop_b.png", folder / "loop_a.png")
+    os.symlink("loop_a.png", folder / "loop_b.png")
+    return {"zero.png", "truncated.jpg", "truncated.png", "text.png", "page.jpg", "empty_size.png", "bomb.png",
+            "cmyk.jpg", "bilevel.png", "nan.tif", "loop_a.png", "loop_b.png"}
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "denoise.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+def test_bad_files_are_listed_with_reasons_and_good_ones_done(folder, tmp_path):
+    src, _ = folder
+    bad = _bad_files(src)
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    r = _cli("run", src, "-o", out, "--workers", "1", "--report", report)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    files = {Path(e["file"]).name: e for e in json.loads(report.read_text())["files"]}
+    assert {n for n, e in files.items() if e["status"] == "failed"} == bad
+    assert {n for n, e in files.items() if e["status"] == "done"} == {"citrus.png", "dogs_gray.png"}
+    for name in bad:
+        reason = files[name]["reason"]
+        assert reason and "\n" not in reason, (name, reason)
+        assert f"failed: {src / name}: " in r.stderr
+        assert not (out / name).exists()
+    assert "bomb" in files["bomb.png"]["reason"] and "mode" in files["cmyk.jpg"]["reason"]
+    assert "NaN" in files["nan.tif"]["reason"]
+    v = _cli("run", src / "text.png", "-o", tmp_path / "out2", "--workers", "1", "--verbose")
+    assert v.returncode == 1 and "Traceback" in v.stderr
+
+
+def _without_root_file_access():
+    """In the child: drop the capabilities that let root read any file (from the
+    bounding set, so exec cannot bring them back)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_unreadable_file_is_reported(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.new("L", (32, 32), 100).save(src / "ok.png")
+    Image.new("L", (32, 32), 100).save(src / "secret.png")
+    os.chmod(src / "secret.png", 0o000)
+    try:
+        r = _cli("run", src, "-o", tmp_path / "out", "--workers", "1", "--report", tmp_path / "r.json",
+                 preexec_fn=_without_root_file_access if os.geteuid() == 0 else None)
+    finally:
+        os.chmod(src / "secret.png", 0o644)
+    assert r.returncode == 1, r.stderr
+    files = {Path(e["file"]).name: e for e in json.loads((tmp_path / "r.json").read_text())["files"]}
+    assert files["ok.png"]["status"] == "done"
+    assert files["secret.png"]["status"] == "failed" and "Permission denied" in files["secret.png"]["reason"]
+    assert not (tmp_path / "out" / "secret.png").exists()
+
+
+def _many(folder: Path, n: int) -> Path:
+    a, _ = io.read_image(SAMPLES / "mountain_trail_gray.png")
+    folder.mkdir()
+    for i in range(n):
+        y, x = (i * 37) % 300, (i * 53) % 400
+        Image.fromarray(a[y : y + 160, x : x + 200]).save(folder / f"img{i:03d}.png")
+    return folder
+
+
+def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
+    src = _many(tmp_path / "in", 24)
+    ref = tmp_path / "ref"
+    assert _cli("run", src, "-o", ref, "--workers", "1", "--sigma", "20").returncode == 0
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "denoise.cli", "run", str(src), "-o", str(out), "--workers", "1",
+                          "--sigma", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    manifest = out / ".denoise-manifest.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not manifest.exists() or len(manifest.read_text().splitlines()) < 3):
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL)  # the command and its local cluster, all at once
+    p.wait()
+    finished = [f for f in out.iterdir() if not f.name.startswith(".")]
+    assert 3 <= len(finished) < 24
+    for f in finished:  # nothing partial under a final name
+        assert f.read_bytes() == (ref / f.name).read_bytes()
+    r = _cli("run", src, "-o", out, "--workers", "1", "--sigma", "20")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(p.name for p in ref.iterdir() if not p.name.startswith("."))
+    for f in ref.iterdir():
+        if not f.name.startswith("."):
+            assert (out / f.name).read_bytes() == f.read_bytes(), f.name
+    assert not list(out.glob(".*.part"))
+
+
+def test_ctrl_c_stops_promptly_and_resumes(tmp_path):
+    src = _many(tmp_path / "in", 24)
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "denoise.cli", "run", str(src), "-o", str(out), "--workers", "1",
+                          "--sigma", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    manifest = out / ".denoise-manifest.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not manifest.exists() or len(manifest.read_text().splitlines()) < 2):
+        time.sleep(0.05)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert time.time() - t0 < 20 and p.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    r = _cli("run", src, "-o", out, "--workers", "1", "--sigma", "20", "--report", tmp_path / "r.json")
+    assert r.returncode == 0
+    summary = json.loads((tmp_path / "r.json").read_text())["summary"]
+    assert summary["skipped"] >= 2 and summary["skipped"] + summary["done"] == 24
