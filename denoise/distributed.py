@@ -217,13 +217,6 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _image_pixels(path: Path) -> int:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.size[0] * im.size[1]
-
-
 @dataclass(eq=False)
 class _Image:
     """One input file in flight: its parts (one task, or one per tile) and, for tiles, the output being assembled."""
@@ -289,7 +282,7 @@ class _Runner:
     def _submit(self, img: _Image):
         submit = lambda fn, *args: self.client.submit(fn, self.sha, self.model_ref, *args, pure=False)  # noqa: E731
         s = self.settings
-        if _image_pixels(img.job.src) <= s.tile_pixels:
+        if io.image_pixels(img.job.src) <= s.tile_pixels:
             fut = submit(_denoise_bytes, img.job.name, img.job.src.read_bytes(), img.job.dst.suffix, s)
             self._add(fut, img, None)
             return

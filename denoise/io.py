@@ -36,6 +36,7 @@ __all__ = [
     "atomic_write",
     "IMAGE_SUFFIXES",
     "list_images",
+    "image_pixels",
     "read_float",
 ]
 
@@ -203,8 +204,13 @@ def read_image(path, data: bytes | None = None) -> tuple[np.ndarray, dict]:
     and ``converted`` when the mode had to change (palette images). With
     ``data``, the file's bytes are decoded instead (``path`` unused).
     """
+    return _guard(lambda: _read_image(path, data))
+
+
+def _guard(read):
+    """Pillow's many decoding errors as one ValueError with a plain reason."""
     try:
-        return _read_image(path, data)
+        return read()
     except UnidentifiedImageError:
         raise ValueError("not an image file Pillow can read (unknown format or damaged header)") from None
     except Image.DecompressionBombError as e:
@@ -215,11 +221,24 @@ def read_image(path, data: bytes | None = None) -> tuple[np.ndarray, dict]:
         raise ValueError(f"damaged or truncated image data ({e})") from None
 
 
-def _read_image(path, data):
+def _open(path, data=None) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # errors above 2x the limit still stop it
-        im = Image.open(_io.BytesIO(data) if data is not None else path)
+        return Image.open(_io.BytesIO(data) if data is not None else path)
+
+
+def image_pixels(path) -> int:
+    """Width x height from the file's header, without decoding it (errors as :func:`read_image`)."""
+    return _guard(lambda: _size(_open(path)))
+
+
+def _size(im) -> int:
     with im:
+        return im.size[0] * im.size[1]
+
+
+def _read_image(path, data):
+    with _open(path, data) as im:
         im.load()
         info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
         exif = im.getexif()

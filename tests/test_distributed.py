@@ -174,3 +174,162 @@ def test_unreachable_scheduler_fails_fast(photos, tmp_path):
     with pytest.raises(ConnectionError, match="cannot reach"):
         denoise_folder([photos], tmp_path / "o", scheduler="tcp://127.0.0.1:9", progress=False)
     assert time.time() - t0 < 15
+
+
+# ---------------------------------------------------------------------------
+# reliability (docs/reliability.md)
+
+import resource  # noqa: E402
+import threading  # noqa: E402
+
+
+def _grays(folder: Path, n: int, size=(120, 150)) -> Path:
+    a, _ = io.read_image(SAMPLES / "mountain_trail_gray.png")
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        y, x = (i * 31) % (a.shape[0] - size[0]), (i * 47) % (a.shape[1] - size[1])
+        Image.fromarray(a[y : y + size[0], x : x + size[1]]).save(folder / f"g{i:04d}.png")
+    return folder
+
+
+def _start(cmd, env):
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+
+def test_killed_worker_tasks_are_rerun(tmp_path):
+    src = _grays(tmp_path / "in", 16)
+    bindir = Path(sys.executable).parent
+    dask = str(bindir / "dask") if (bindir / "dask").exists() else "dask"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    sched_file = tmp_path / "s.json"
+    procs = [_start([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                     "--scheduler-file", str(sched_file)], env)]
+    try:
+        deadline = time.time() + 60
+        while not sched_file.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        workers = [_start([dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"], env) for _ in range(2)]
+        procs += workers
+        from distributed import Client
+
+        with Client(address, timeout="30s") as c:
+            c.wait_for_workers(2, timeout=60)
+        out = tmp_path / "out"
+        result = {}
+        t = threading.Thread(target=lambda: result.update(entries=denoise_folder(
+            [src], out, scheduler=address, sigma=20 / 255, progress=False, report=tmp_path / "r.json")))
+        t.start()
+        manifest = out / ".denoise-manifest.jsonl"
+        while time.time() < deadline + 120 and (not manifest.exists() or len(manifest.read_text().splitlines()) < 2):
+            time.sleep(0.05)
+        workers[0].kill()  # SIGKILL, mid-run
+        t.join(timeout=300)
+        assert {e["status"] for e in result["entries"]} == {"done"}
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert len(report["workers_lost"]) == 1 and "re-ran" in report["note"]
+        ref = tmp_path / "ref"
+        denoise_folder([src], ref, sigma=20 / 255, workers=1, progress=False)
+        for f in ref.glob("*.png"):
+            assert (out / f.name).read_bytes() == f.read_bytes()
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(timeout=30)
+
+
+def test_unreachable_scheduler_from_the_command_line(tmp_path):
+    _grays(tmp_path / "in", 1)
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-m", "denoise.cli", "run", str(tmp_path / "in"), "-o", str(tmp_path / "o"),
+                        "--scheduler", "tcp://127.0.0.1:9"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "cannot reach the Dask scheduler" in r.stderr and "Traceback" not in r.stderr
+    assert time.time() - t0 < 30
+
+
+def test_full_disk_fails_files_cleanly(client, tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        src = _grays(tmp_path / "in", 12, size=(160, 200))  # ~25 KB per PNG output
+        entries = denoise_folder([src], mnt / "out", sigma=20 / 255, client=client, progress=False)
+        done = [e for e in entries if e["status"] == "done"]
+        failed = [e for e in entries if e["status"] == "failed"]
+        assert done and failed
+        assert all("No space left" in e["reason"] for e in failed)
+        ref = tmp_path / "ref"
+        denoise_folder([src], ref, sigma=20 / 255, client=client, progress=False)
+        for e in done:  # finished outputs are whole and correct
+            name = Path(e["output"]).name
+            assert (mnt / "out" / name).read_bytes() == (ref / name).read_bytes()
+        for e in failed:
+            assert not (mnt / "out" / Path(e["file"]).name).exists()
+        assert not list((mnt / "out").glob(".*.part"))
+    finally:
+        subprocess.run(["umount", str(mnt)])
+
+
+def test_outputs_never_escape_the_output_folder(client, tmp_path):
+    src = tmp_path / "in"
+    _grays(src / "sub", 1)
+    _grays(src, 1)
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out.mkdir()
+    os.symlink(elsewhere, out / "sub")  # a planted absolute link inside the output folder
+    entries = denoise_folder([src], out, recursive=True, client=client, progress=False)
+    status = {e["file"]: e for e in entries}
+    assert status[str(src / "g0000.png")]["status"] == "done"
+    bad = status[str(src / "sub" / "g0000.png")]
+    assert bad["status"] == "failed" and "outside the output folder" in bad["reason"]
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_two_thousand_small_images_keep_the_scheduler_small(client, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2000):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(src / f"t{i:04d}.png")
+    seen = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.append(client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)))
+            time.sleep(0.05)
+
+    w = threading.Thread(target=watch)
+    w.start()
+    try:
+        entries = denoise_folder([src], tmp_path / "out", sigma=0.05, client=client, progress=False)
+    finally:
+        stop.set()
+        w.join()
+    assert len(entries) == 2000 and {e["status"] for e in entries} == {"done"}
+    # in flight: 2 per worker, plus the scattered model
+    assert max(seen) <= 2 * len(client.scheduler_info()["workers"]) + 2
+
+
+def test_150_megapixel_image_stays_within_worker_memory(tmp_path):
+    # a small, fast model: this test is about memory, not quality
+    arch = denoise.Architecture(patch=8, context=2, hidden=(16,), noise_input=True)
+    model = tmp_path / "fast.npz"
+    io.save_model(denoise.Autoencoder(arch, meta={"noise": "gaussian:0-50", "stride": 8}), model)
+    src = tmp_path / "in"
+    src.mkdir()
+    big = np.tile(np.arange(256, dtype=np.uint8), (12248, 48))[:, :12248]  # 150 MP gray
+    Image.fromarray(big).save(src / "huge.png", compress_level=1)
+    del big
+    c, cluster = connect(workers=2)
+    try:
+        entries = denoise_folder([src], tmp_path / "out", model=model, sigma=0.05, client=c, progress=False)
+        peaks = c.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    finally:
+        c.close()
+        cluster.close()
+    assert entries[0]["status"] == "done" and entries[0]["megapixels"] > 149
+    assert max(peaks.values()) < 2048, peaks  # MB per worker

@@ -95,3 +95,42 @@ def test_three_channel_model_on_gray(training_photos):
     assert out.shape == (9, 9)
     with pytest.raises(ValueError, match="channel"):
         denoise.pipeline.denoise_planes(model, np.zeros((4, 4, 2), np.float32), 0.1, stride=1)
+
+
+# ---------------------------------------------------------------------------
+# fuzzing: every call returns a valid image or raises a documented ValueError
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+_FUZZ_MODEL = denoise.Autoencoder(denoise.Architecture(patch=3, context=1, hidden=(8,), noise_input=True), seed=0)
+
+
+@st.composite
+def _images(draw):
+    dtype = draw(st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.int16, np.bool_]))
+    ndim = draw(st.sampled_from([1, 2, 3, 4]))
+    shape = draw(hnp.array_shapes(min_dims=ndim, max_dims=ndim, min_side=0, max_side=9))
+    if np.dtype(dtype).kind == "f":
+        elements = st.floats(-2, 3, width=np.dtype(dtype).itemsize * 8) | st.sampled_from([np.nan, np.inf, -np.inf, 0.0])
+        return draw(hnp.arrays(dtype, shape, elements=elements))
+    return draw(hnp.arrays(dtype, shape))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    image=_images(),
+    sigma=st.none() | st.floats(0, 1) | st.sampled_from([-0.1, np.nan, np.inf]),
+    stride=st.none() | st.integers(-1, 5),
+    batch=st.integers(0, 50),
+    window=st.sampled_from(["flat", "gaussian", "box"]),
+)
+def test_fuzz_denoise_image(image, sigma, stride, batch, window):
+    try:
+        out = denoise_image(_FUZZ_MODEL, image, sigma, stride=stride, batch_size=batch, window=window)
+    except ValueError:
+        return
+    assert out.shape == image.shape and out.dtype == image.dtype
+    if out.dtype.kind == "f":
+        assert np.all(np.isfinite(out))
