@@ -196,6 +196,14 @@ def _many(folder: Path, n: int) -> Path:
     return folder
 
 
+def _wait_for_outputs(out: Path, n: int, timeout: float = 120) -> None:
+    """Until the run writing to ``out`` has recorded ``n`` finished files."""
+    manifest = out / ".denoise-manifest.jsonl"
+    deadline = time.time() + timeout
+    while time.time() < deadline and (not manifest.exists() or len(manifest.read_text().splitlines()) < n):
+        time.sleep(0.05)
+
+
 def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
     src = _many(tmp_path / "in", 24)
     ref = tmp_path / "ref"
@@ -203,10 +211,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
     out = tmp_path / "out"
     p = subprocess.Popen([sys.executable, "-m", "denoise.cli", "run", str(src), "-o", str(out), "--workers", "1",
                           "--sigma", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    manifest = out / ".denoise-manifest.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not manifest.exists() or len(manifest.read_text().splitlines()) < 3):
-        time.sleep(0.05)
+    _wait_for_outputs(out, 3)
     os.killpg(p.pid, signal.SIGKILL)  # the command and its local cluster, all at once
     p.wait()
     finished = [f for f in out.iterdir() if not f.name.startswith(".")]
@@ -227,10 +232,7 @@ def test_ctrl_c_stops_promptly_and_resumes(tmp_path):
     out = tmp_path / "out"
     p = subprocess.Popen([sys.executable, "-m", "denoise.cli", "run", str(src), "-o", str(out), "--workers", "1",
                           "--sigma", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    manifest = out / ".denoise-manifest.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not manifest.exists() or len(manifest.read_text().splitlines()) < 2):
-        time.sleep(0.05)
+    _wait_for_outputs(out, 2)
     t0 = time.time()
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)

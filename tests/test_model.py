@@ -89,8 +89,10 @@ def test_noise_input_models_need_sigma():
         ae.reconstruct(np.zeros((3, 5), np.float32), 0.1)
 
 
-@pytest.mark.parametrize("backend", ["c"])
+@pytest.mark.parametrize("backend", ["c", "jax"])
 def test_backends_agree_with_numba(backend):
+    if backend == "jax":
+        pytest.importorskip("jax")
     x = _rows(TINY, 50)
     ref = Autoencoder(TINY, seed=4).reconstruct(x, 0.1)
     other = Autoencoder(TINY, seed=4, backend=backend).reconstruct(x, 0.1)

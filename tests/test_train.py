@@ -75,3 +75,17 @@ def test_bad_configs(kw, match):
 def test_images_smaller_than_a_patch_are_refused():
     with pytest.raises(ValueError, match="at least"):
         denoise.train(TINY, [np.zeros((4, 4), np.float32)], _cfg())
+
+
+@pytest.mark.parametrize("backend", ["c", "jax"])
+def test_training_backends_agree_with_numba(training_photos, backend):
+    if backend == "jax":
+        pytest.importorskip("jax")
+    ref = denoise.train(TINY, training_photos, _cfg(steps=20)).get_weights()
+    other = denoise.train(TINY, training_photos, _cfg(steps=20, backend=backend))
+    for k, v in other.get_weights().items():
+        assert isinstance(v, np.ndarray)
+        np.testing.assert_allclose(v, ref[k], rtol=1e-3, atol=1e-5)
+    img = training_photos[0][:40, :40]
+    ours = denoise.denoise_image(other, img, 0.1)
+    np.testing.assert_allclose(ours, denoise.denoise_image(denoise.Autoencoder(TINY, weights=ref), img, 0.1), atol=1e-4)

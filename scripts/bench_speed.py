@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Speed benchmark: everything measured in one run, as ratios to this
+machine's float32 GEMM rate.
+
+Prints: numpy GEMM peak; the model's forward GFLOP/s and ratio per backend;
+end-to-end Mpix/s of one photo with the time split by stage; training
+GFLOP/s and ratio; 1-vs-N worker scaling on a folder; the size-scaling
+exponent (1, 4, 16, 64 MP) with peak memory per worker; and OpenCV
+fastNlMeans and BM3D Mpix/s on the same photo (if installed:
+``pip install -e ".[bench]"``).
+
+Usage::
+
+    python scripts/bench_speed.py                 # everything (~5 minutes on 2 cores)
+    python scripts/bench_speed.py --quick         # smaller sizes, no 64 MP
+    python scripts/bench_speed.py --model default --backends numba,c,jax
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import denoise  # noqa: E402
+from denoise import io  # noqa: E402
+from denoise import patches as P  # noqa: E402
+from denoise import pipeline  # noqa: E402
+from denoise.distributed import connect, denoise_folder  # noqa: E402
+from denoise.model import Autoencoder  # noqa: E402
+from denoise.train import TrainConfig, compile_step  # noqa: E402
+
+PHOTO = ROOT / "sample_images" / "honey_bee.jpg"
+
+
+def median_time(fn, repeats=5):
+    fn()
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def gemm_peak(n=4096) -> float:
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).random((n, n), dtype=np.float32)
+    return 2 * n**3 / median_time(lambda: a @ b) / 1e9
+
+
+def forward_rate(model, backend, batch) -> float:
+    ae = Autoencoder(model.arch, weights=model.get_weights(), backend=backend, meta=model.meta)
+    x = np.random.default_rng(0).random((batch, model.arch.in_size - model.arch.noise_input), dtype=np.float32)
+    return model.arch.flops_per_patch() * batch / median_time(lambda: ae.reconstruct(x, 0.1)) / 1e9
+
+
+def training_rate(model, batch=256) -> float:
+    ae = Autoencoder(model.arch, weights=model.get_weights())
+    step, _, _ = compile_step(ae, TrainConfig(steps=1, batch_size=batch))
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, model.arch.in_size - model.arch.noise_input), dtype=np.float32)
+    y = rng.random((batch, model.arch.out_size), dtype=np.float32)
+    s = np.full(batch, 0.1, np.float32)
+    # forward + backward of a dense layer stack: 3x the forward multiply-adds
+    return 3 * model.arch.flops_per_patch() * batch / median_time(lambda: step(x, s, y), 20) / 1e9
+
+
+@contextmanager
+def stage_timers(model):
+    """Time the stages inside denoise_image by wrapping the functions it calls."""
+    totals = {"extract": 0.0, "forward": 0.0, "overlap-add": 0.0}
+    originals = (P.extract_padded, P.overlap_add, model.reconstruct)
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                totals[name] += time.perf_counter() - t
+
+        return wrapper
+
+    P.extract_padded = timed("extract", originals[0])
+    P.overlap_add = timed("overlap-add", originals[1])
+    model.reconstruct = timed("forward", originals[2])
+    try:
+        yield totals
+    finally:
+        P.extract_padded, P.overlap_add = originals[:2]
+        del model.reconstruct
+
+
+def end_to_end(model, path: Path):
+    data = path.read_bytes()
+    t0 = time.perf_counter()
+    image, info = io.read_image(path, data)
+    t1 = time.perf_counter()
+    with stage_timers(model) as st:
+        out = denoise.denoise_image(model, image, 25 / 255)
+    t2 = time.perf_counter()
+    io.encode_image(out, ".png", info)
+    t3 = time.perf_counter()
+    total = t3 - t0
+    stages = {"decode": t1 - t0, **st, "encode": t3 - t2}
+    stages["other (colour, pad, crop, convert)"] = (t2 - t1) - sum(st.values())
+    mp = image.shape[0] * image.shape[1] / 1e6
+    return mp, total, stages
+
+
+def photo(megapixels: float, gray: bool, seed=0) -> np.ndarray:
+    a, _ = io.read_image(PHOTO)
+    if gray:
+        a = np.asarray(Image.fromarray(a).convert("L"))
+    side_h = int(np.sqrt(megapixels * 1e6 * a.shape[0] / a.shape[1]))
+    side_w = int(megapixels * 1e6 / side_h)
+    reps = (side_h // a.shape[0] + 1, side_w // a.shape[1] + 1) + ((1,) if a.ndim == 3 else ())
+    big = np.tile(a, reps)[:side_h, :side_w]
+    noise = np.random.default_rng(seed).normal(0, 25, big.shape).astype(np.float32)
+    return np.clip(big + noise, 0, 255).astype(np.uint8)
+
+
+def folder_run(src: Path, out: Path, workers: int):
+    client, cluster = connect(workers=workers)
+    try:
+        warm = Path(tempfile.mkdtemp())
+        denoise_folder([ROOT / "sample_images" / "dogs_gray.png"], warm, client=client, progress=False)
+        t = time.perf_counter()
+        entries = denoise_folder([src], out, client=client, progress=False, overwrite=True, sigma=25 / 255)
+        dt = time.perf_counter() - t
+        rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    finally:
+        client.close()
+        cluster.close()
+    assert all(e["status"] == "done" for e in entries), entries
+    return sum(e["megapixels"] for e in entries), dt, max(rss.values())
+
+
+def baselines(image: np.ndarray):
+    rows = []
+    mp = image.shape[0] * image.shape[1] / 1e6
+    try:
+        import cv2
+
+        t = median_time(lambda: cv2.fastNlMeansDenoisingColored(image, None, 25 * 0.6, 25 * 0.6, 7, 21), 3)
+        rows.append(("OpenCV fastNlMeansDenoisingColored", mp / t))
+    except ImportError:
+        rows.append(("OpenCV (not installed)", float("nan")))
+    try:
+        import bm3d
+
+        x = image.astype(np.float32) / 255
+        t = median_time(lambda: bm3d.bm3d_rgb(x, 25 / 255), 1)
+        rows.append(("BM3D (bm3d.bm3d_rgb)", mp / t))
+    except ImportError:
+        rows.append(("BM3D (not installed)", float("nan")))
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--backends", default="numba,c,jax")
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (1, 4, 16 MP), fewer files")
+    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    args = ap.parse_args(argv)
+    model = denoise.load_model(args.model)
+    a = model.arch
+    print(f"model {args.model}: patch {a.patch}+2x{a.context} context, hidden {list(a.hidden)}, stride {model.stride}, "
+          f"{a.flops_per_patch() / 1e6:.2f} MFLOP/patch, {a.flops_per_pixel(model.stride) / 1e3:.0f} kFLOP/pixel/plane")
+    peak = gemm_peak()
+    print(f"\nnumpy float32 GEMM (4096^3): {peak:.1f} GFLOP/s  ({os.cpu_count()} cores)")
+
+    print("\nforward pass (batch 4096)")
+    for be in args.backends.split(","):
+        try:
+            r = forward_rate(model, be, 4096)
+            print(f"  {be:6s} {r:7.1f} GFLOP/s  {r / peak:6.1%} of GEMM")
+        except Exception as e:  # a backend not installed (jax)
+            print(f"  {be:6s} unavailable: {type(e).__name__}: {str(e).splitlines()[0][:80]}")
+
+    print("\nend to end, one photo (decode, denoise, encode PNG), 1 process")
+    for gray in (True, False):
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp) / "photo.png"
+            Image.fromarray(photo(4.0, gray)).save(p, compress_level=1)
+            mp, total, stages = end_to_end(model, p)
+        kind = "gray" if gray else "RGB"
+        print(f"  {kind} {mp:.1f} MP: {total:.2f} s, {mp / total:.3f} Mpix/s; forward {stages['forward'] / total:.0%} of time")
+        for k, v in stages.items():
+            print(f"    {k:36s} {v:7.3f} s  {v / total:6.1%}")
+
+    r = training_rate(model)
+    print(f"\ntraining step (batch 256, forward+backward = 3x forward FLOPs): {r:.1f} GFLOP/s  {r / peak:.1%} of GEMM")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src = tmp / "folder"
+        src.mkdir()
+        n = 4 if args.quick else 8
+        for i in range(n):
+            Image.fromarray(photo(1.0, gray=i % 2 == 0, seed=i)).save(src / f"p{i}.png", compress_level=1)
+        print(f"\nfolder of {n} 1-MP photos (half gray, half RGB), Dask LocalCluster")
+        rates = {}
+        for w in sorted({1, args.workers}):
+            mp, dt, rss = folder_run(src, tmp / f"out{w}", w)
+            rates[w] = mp / dt
+            print(f"  {w} worker(s): {mp / dt:.3f} Mpix/s, peak RSS/worker {rss:.0f} MB")
+        if len(rates) > 1:
+            print(f"  scaling: {rates[args.workers] / rates[1]:.2f}x with {args.workers} workers")
+
+        sizes = [1, 4, 16] if args.quick else [1, 4, 16, 64]
+        print(f"\nsize scaling, gray, {args.workers} workers, tiles of 4 MP")
+        times, rows = [], []
+        for mp_target in sizes:
+            d = tmp / f"size{mp_target}"
+            d.mkdir()
+            Image.fromarray(photo(mp_target, gray=True)).save(d / "x.png", compress_level=1)
+            mp, dt, rss = folder_run(d, tmp / f"o{mp_target}", args.workers)
+            times.append((mp, dt))
+            print(f"  {mp:6.1f} MP: {dt:7.2f} s  {mp / dt:.3f} Mpix/s  peak RSS/worker {rss:.0f} MB")
+        x = np.log([t[0] for t in times])
+        y = np.log([t[1] for t in times])
+        print(f"  time ~ pixels^{np.polyfit(x, y, 1)[0]:.2f}")
+
+    print("\nclassical baselines, same 1 MP RGB photo, 1 process")
+    img = photo(1.0, gray=False)
+    ours = 1.0 / median_time(lambda: denoise.denoise_image(model, img, 25 / 255), 3)
+    print(f"  {'denoise ' + args.model:36s} {ours * img.shape[0] * img.shape[1] / 1e6:.3f} Mpix/s")
+    for name, rate in baselines(img):
+        print(f"  {name:36s} {rate:.3f} Mpix/s")
+
+
+if __name__ == "__main__":
+    main()
