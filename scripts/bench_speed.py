@@ -132,13 +132,14 @@ def photo(megapixels: float, gray: bool, seed=0) -> np.ndarray:
     return np.clip(big + noise, 0, 255).astype(np.uint8)
 
 
-def folder_run(src: Path, out: Path, workers: int):
+def folder_run(src: Path, out: Path, workers: int, tile: float = 4.0):
     client, cluster = connect(workers=workers)
     try:
         warm = Path(tempfile.mkdtemp())
         denoise_folder([ROOT / "sample_images" / "dogs_gray.png"], warm, client=client, progress=False)
         t = time.perf_counter()
-        entries = denoise_folder([src], out, client=client, progress=False, overwrite=True, sigma=25 / 255)
+        entries = denoise_folder([src], out, client=client, progress=False, overwrite=True, sigma=25 / 255,
+                                 tile_megapixels=tile)
         dt = time.perf_counter() - t
         rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     finally:
@@ -222,13 +223,13 @@ def main(argv=None):
             print(f"  scaling: {rates[args.workers] / rates[1]:.2f}x with {args.workers} workers")
 
         sizes = [1, 4, 16] if args.quick else [1, 4, 16, 64]
-        print(f"\nsize scaling, gray, {args.workers} workers, tiles of 4 MP")
+        print(f"\nsize scaling, gray, {args.workers} workers, tiles of 1 MP (so one image can use every worker)")
         times, rows = [], []
         for mp_target in sizes:
             d = tmp / f"size{mp_target}"
             d.mkdir()
             Image.fromarray(photo(mp_target, gray=True)).save(d / "x.png", compress_level=1)
-            mp, dt, rss = folder_run(d, tmp / f"o{mp_target}", args.workers)
+            mp, dt, rss = folder_run(d, tmp / f"o{mp_target}", args.workers, tile=1.0)
             times.append((mp, dt))
             print(f"  {mp:6.1f} MP: {dt:7.2f} s  {mp / dt:.3f} Mpix/s  peak RSS/worker {rss:.0f} MB")
         x = np.log([t[0] for t in times])
