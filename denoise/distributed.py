@@ -160,7 +160,7 @@ def connect(scheduler: str | None = None, workers: int | None = None):
     n = workers or os.cpu_count() or 1
     if n < 1:
         raise ValueError(f"workers must be at least 1; got {workers}")
-    quiet = logging.ERROR if not log.isEnabledFor(logging.DEBUG) else logging.WARNING
+    quiet = logging.CRITICAL if not log.isEnabledFor(logging.DEBUG) else logging.WARNING
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=quiet)
     return Client(cluster), cluster
 
