@@ -32,7 +32,7 @@ import numpy as np
 
 from . import io
 from .files import Job, is_within, plan
-from .pipeline import denoise_image, resolve_sigma, split_alpha
+from .pipeline import denoise_image, resolve_sigma
 
 __all__ = ["Settings", "denoise_folder", "connect", "tiles"]
 
@@ -95,11 +95,10 @@ def _guarded(fn):
 @_guarded
 def _denoise_bytes(sha: str, model_data: bytes, name: str, data: bytes, suffix: str, settings: Settings) -> tuple[bytes, dict]:
     """Task: decode, denoise, encode one whole image."""
-    t0 = time.perf_counter()
     image, info = io.read_image(name, data)
     out = denoise_image(_model(sha, model_data), image, settings.sigma, stride=settings.stride)
     encoded = io.encode_image(out, suffix, info, jpeg_quality=settings.jpeg_quality)
-    meta = {"megapixels": image.shape[0] * image.shape[1] / 1e6, "worker_seconds": time.perf_counter() - t0}
+    meta = {"megapixels": image.shape[0] * image.shape[1] / 1e6}
     if info.get("converted"):
         meta["note"] = info["converted"]
     return encoded, meta

@@ -36,7 +36,6 @@ sys.path.insert(0, str(ROOT))
 import denoise  # noqa: E402
 from denoise import io  # noqa: E402
 from denoise import patches as P  # noqa: E402
-from denoise import pipeline  # noqa: E402
 from denoise.distributed import connect, denoise_folder  # noqa: E402
 from denoise.model import Autoencoder  # noqa: E402
 from denoise.train import TrainConfig, compile_step  # noqa: E402
@@ -224,7 +223,7 @@ def main(argv=None):
 
         sizes = [1, 4, 16] if args.quick else [1, 4, 16, 64]
         print(f"\nsize scaling, gray, {args.workers} workers, tiles of 1 MP (so one image can use every worker)")
-        times, rows = [], []
+        times = []
         for mp_target in sizes:
             d = tmp / f"size{mp_target}"
             d.mkdir()

@@ -368,7 +368,7 @@ def write_sources_txt(path: Path, entries: list[dict], max_mp: float) -> None:
     notes = {s.name: s.note for s in SOURCES if s.note}
     lines = [
         "Training photographs for denoise, built by scripts/training_data.py.",
-        f"Each was decoded, converted to RGB (or kept grayscale) and "
+        "Each was decoded, converted to RGB (or kept grayscale) and "
         + (f"downscaled with Lanczos to at most {max_mp:g} MP" if max_mp > 0
            else "kept at full resolution") + ", then saved as PNG.",
         "",

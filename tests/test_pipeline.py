@@ -5,7 +5,7 @@ import denoise
 from denoise.metrics import psnr
 from denoise.pipeline import denoise_image, from_float, to_float
 
-from .conftest import TINY, noisy
+from .conftest import noisy
 
 
 def test_lowers_error_at_sigma_25_gray(default_model, photo_gray):
