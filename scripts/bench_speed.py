@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,15 +62,19 @@ def gemm_peak(n=4096) -> float:
 
 def interleaved_ratio(fn, flops: float, rounds=7, n=4096) -> tuple[float, float, float]:
     """``(GFLOP/s of fn, GEMM GFLOP/s, median ratio)``, timing fn and a GEMM
-    alternately so both see the same machine load; the median of the per-round ratios."""
+    alternately so both see the same machine load; the median of the per-round ratios.
+    A pause between the two lets each BLAS library's threads stop spinning
+    (numpy's and scipy's OpenBLAS, which Numba calls, are separate thread pools)."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = np.random.default_rng(1).random((n, n), dtype=np.float32)
     fn(), a @ b
     rates, peaks = [], []
     for _ in range(rounds):
+        time.sleep(0.5)
         t = time.perf_counter()
         fn()
         rates.append(flops / (time.perf_counter() - t) / 1e9)
+        time.sleep(0.5)
         t = time.perf_counter()
         a @ b
         peaks.append(2 * n**3 / (time.perf_counter() - t) / 1e9)
@@ -191,22 +196,25 @@ def main(argv=None):
     ap.add_argument("--backends", default="numba,c,jax")
     ap.add_argument("--quick", action="store_true", help="smaller sizes (1, 4, 16 MP), fewer files")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--forward-only", metavar="BACKEND", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     model = denoise.load_model(args.model)
     a = model.arch
+    if args.forward_only:
+        rate, gemm, ratio = interleaved_ratio(forward_fn(model, args.forward_only, 4096), a.flops_per_patch() * 4096)
+        print(f"  {args.forward_only:6s} {rate:7.1f} GFLOP/s  (GEMM {gemm:6.1f})  {ratio:6.1%} of GEMM")
+        return
     print(f"model {args.model}: patch {a.patch}+2x{a.context} context, hidden {list(a.hidden)}, stride {model.stride}, "
           f"{a.flops_per_patch() / 1e6:.2f} MFLOP/patch, {a.flops_per_pixel(model.stride) / 1e3:.0f} kFLOP/pixel/plane")
     peak = gemm_peak()
     print(f"\nnumpy float32 GEMM (4096^3): {peak:.1f} GFLOP/s  ({os.cpu_count()} cores)")
 
     print("\nforward pass (batch 4096), timed alternately with the GEMM; median of per-round ratios")
+    print("(each backend in its own process: JAX's thread pool would slow everything measured after it)")
     for be in args.backends.split(","):
-        try:
-            fwd = forward_fn(model, be, 4096)
-            rate, gemm, ratio = interleaved_ratio(fwd, a.flops_per_patch() * 4096)
-            print(f"  {be:6s} {rate:7.1f} GFLOP/s  (GEMM {gemm:6.1f})  {ratio:6.1%} of GEMM")
-        except Exception as e:  # a backend not installed (jax)
-            print(f"  {be:6s} unavailable: {type(e).__name__}: {str(e).splitlines()[0][:80]}")
+        r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--model", args.model, "--forward-only", be],
+                           capture_output=True, text=True)
+        print(r.stdout.rstrip() or f"  {be:6s} unavailable: {(r.stderr.strip().splitlines() or ['?'])[-1][:100]}")
 
     print("\nend to end, one photo (decode, denoise, encode PNG), 1 process")
     for gray in (True, False):
