@@ -9,13 +9,14 @@ denoise and encode. The model travels once per worker as its file bytes
 worker process (a per-process cache keyed by the file's hash), never
 pickled as a compiled function.
 
-At most a few tasks per worker are in flight at a time, so neither the
-scheduler nor the client ever holds more than a handful of images, however
-large the folder.
+At most a few tasks per worker (whole images or tiles) are in flight at a
+time, so neither the scheduler nor the workers ever hold more than a handful
+of images or tiles, however large the folder or the image.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import json
@@ -242,6 +243,7 @@ class _Runner:
         self.model_ref = client.scatter(model_data, broadcast=True, hash=False)
         self.ac = as_completed()
         self.live: dict = {}  # future -> (_Image, core box or None)
+        self.tiles: collections.deque = collections.deque()  # tiles waiting for a place in flight
         self.mpix = 0.0
 
     def workers(self) -> set:
@@ -268,7 +270,13 @@ class _Runner:
         return sorted(start - self.workers())
 
     def _fill(self, pending):
+        """Submit tiles of the image being split, then further files, until ``limit`` tasks are in flight."""
         while len(self.live) < self.limit:
+            if self.tiles:
+                img, args, box = self.tiles.popleft()
+                if not img.failed:
+                    self._add(self._task(_denoise_tile, *args), img, box)
+                continue
             job = next(pending, None)
             if job is None:
                 return
@@ -278,11 +286,13 @@ class _Runner:
             except Exception as exc:  # unreadable input, bad header: recorded, never fatal
                 self._fail(img, exc)
 
+    def _task(self, fn, *args):
+        return self.client.submit(fn, self.sha, self.model_ref, *args, pure=False)
+
     def _submit(self, img: _Image):
-        submit = lambda fn, *args: self.client.submit(fn, self.sha, self.model_ref, *args, pure=False)  # noqa: E731
         s = self.settings
         if io.image_pixels(img.job.src) <= s.tile_pixels:
-            fut = submit(_denoise_bytes, img.job.name, img.job.src.read_bytes(), img.job.dst.suffix, s)
+            fut = self._task(_denoise_bytes, img.job.name, img.job.src.read_bytes(), img.job.dst.suffix, s)
             self._add(fut, img, None)
             return
         image, img.info = io.read_image(img.job.src)
@@ -290,9 +300,9 @@ class _Runner:
         a = self.local.arch
         parts = tiles(image.shape[:2], s.tile_pixels, s.stride or self.local.stride, a.patch + a.context - 1)
         img.parts, img.out = len(parts), np.empty_like(image)
-        for ((y0, y1), (x0, x1)), core in parts:
+        for ((y0, y1), (x0, x1)), core in parts:  # queued, submitted by _fill as others finish
             box = (y0 + core[0][0], y0 + core[0][1], x0 + core[1][0], x0 + core[1][1])
-            self._add(submit(_denoise_tile, image[y0:y1, x0:x1], core, sigma, s), img, box)
+            self.tiles.append((img, (image[y0:y1, x0:x1], core, sigma, s), box))
 
     def _add(self, fut, img, box):
         self.live[fut] = (img, box)
