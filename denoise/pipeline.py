@@ -181,14 +181,15 @@ def denoise_image(
         if sigma is not None and sigma > 0 and trained:
             gain = trained / sigma  # a fixed-level model: scale the noise to the level it knows
         sigma = trained or 0.0
+    scaled = hwc * np.float32(gain) if gain != 1.0 else hwc  # no copy of the image when there is nothing to scale
     if model.arch.channels == 3 and hwc.shape[2] == 1:
-        out = denoise_planes(model, np.repeat(hwc * gain, 3, axis=2), sigma, stride=stride, window=window, batch_size=batch_size)
+        out = denoise_planes(model, np.repeat(scaled, 3, axis=2), sigma, stride=stride, window=window, batch_size=batch_size)
         out = out.mean(axis=2, keepdims=True)
     elif model.arch.channels == 1 and hwc.shape[2] == 3:
-        out = denoise_planes(model, (hwc * gain) @ OPPONENT.T, sigma, stride=stride, window=window, batch_size=batch_size)
+        out = denoise_planes(model, scaled @ OPPONENT.T, sigma, stride=stride, window=window, batch_size=batch_size)
         out = out @ OPPONENT
     else:
-        out = denoise_planes(model, hwc * gain, sigma, stride=stride, window=window, batch_size=batch_size)
+        out = denoise_planes(model, scaled, sigma, stride=stride, window=window, batch_size=batch_size)
     if gain != 1.0:
         out /= gain
     result = from_float(out.reshape(colour.shape), image.dtype)
