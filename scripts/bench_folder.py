@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -30,10 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from denoise import io  # noqa: E402
 from denoise.distributed import connect, denoise_folder  # noqa: E402
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from denoise.memory import peak_rss_mb  # noqa: E402
 
 
 def _folder(tmp: Path, copies: int) -> Path:
@@ -69,7 +65,7 @@ def _run(src, out, workers, **kw):
         t0 = time.perf_counter()
         entries = denoise_folder([src], out, client=client, progress=False, overwrite=True, **kw)
         dt = time.perf_counter() - t0
-        rss = client.run(_peak_rss_mb)
+        rss = client.run(peak_rss_mb)
     finally:
         client.close()
         cluster.close()
@@ -101,7 +97,7 @@ def main(argv=None):
             big = _large(tmp, args.large_mp)
             mp, dt, rss = _run(big, tmp / "outbig", args.workers)
             print(f"large image: {mp:.1f} MP RGB in {dt:.1f} s ({mp / dt:.3f} Mpix/s) with {args.workers} workers; "
-                  f"peak RSS per worker {rss:.0f} MB; client peak RSS {_peak_rss_mb():.0f} MB")
+                  f"peak RSS per worker {rss:.0f} MB; client peak RSS {peak_rss_mb():.0f} MB")
 
 
 if __name__ == "__main__":

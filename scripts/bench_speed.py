@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import denoise  # noqa: E402
 from denoise import io  # noqa: E402
 from denoise import patches as P  # noqa: E402
 from denoise.distributed import connect, denoise_folder  # noqa: E402
+from denoise.memory import peak_rss_mb  # noqa: E402
 from denoise.model import Autoencoder  # noqa: E402
 from denoise.train import TrainConfig, compile_step  # noqa: E402
 
@@ -161,7 +161,7 @@ def folder_run(src: Path, out: Path, workers: int, tile: float = 4.0):
         entries = denoise_folder([src], out, client=client, progress=False, overwrite=True, sigma=25 / 255,
                                  tile_megapixels=tile)
         dt = time.perf_counter() - t
-        rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        rss = client.run(peak_rss_mb)
     finally:
         client.close()
         cluster.close()

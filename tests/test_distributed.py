@@ -13,6 +13,7 @@ from PIL import Image
 import denoise
 from denoise import io
 from denoise.distributed import connect, denoise_folder, tiles
+from denoise.memory import peak_rss_mb
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
@@ -178,7 +179,6 @@ def test_unreachable_scheduler_fails_fast(photos, tmp_path):
 # ---------------------------------------------------------------------------
 # reliability (docs/reliability.md)
 
-import resource  # noqa: E402
 import threading  # noqa: E402
 
 
@@ -326,7 +326,7 @@ def test_150_megapixel_image_stays_within_worker_memory(tmp_path):
     c, cluster = connect(workers=2)
     try:
         entries = denoise_folder([src], tmp_path / "out", model=model, sigma=0.05, client=c, progress=False)
-        peaks = c.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        peaks = c.run(peak_rss_mb)
     finally:
         c.close()
         cluster.close()
