@@ -287,7 +287,12 @@ class _Runner:
                 self._fail(img, exc)
 
     def _task(self, fn, *args):
-        return self.client.submit(fn, self.sha, self.model_ref, *args, pure=False)
+        import dask
+
+        # A tile or file travels inside its task, so Dask can rerun the task elsewhere if its worker
+        # dies; Dask's warning about large graphs does not apply, as the in-flight limit bounds them.
+        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"}):
+            return self.client.submit(fn, self.sha, self.model_ref, *args, pure=False)
 
     def _submit(self, img: _Image):
         s = self.settings

@@ -120,6 +120,26 @@ def test_tiled_equals_untiled(client, tmp_path, default_model):
     assert diff.max() <= 1 and np.mean(diff > 0) < 1e-3
 
 
+def test_large_files_and_tiles_travel_without_dask_warnings(client, tmp_path):
+    # Dask warns about task graphs over 10 MB; a 12 MB file and 24 MB tiles are expected here
+    import warnings
+
+    arch = denoise.Architecture(patch=8, context=2, hidden=(16,), noise_input=True)
+    model = tmp_path / "tiny.npz"
+    io.save_model(denoise.Autoencoder(arch, meta={"noise": "gaussian:0-50", "stride": 8}), model)
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (2000, 2000, 3), dtype=np.uint8)).save(src / "whole.bmp")  # 12 MB, one task
+    Image.fromarray(rng.integers(0, 256, (3000, 3000, 3), dtype=np.uint8)).save(src / "tiled.png", compress_level=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        entries = denoise_folder([src], tmp_path / "out", model=model, sigma=0.05, tile_megapixels=8,
+                                 client=client, progress=False)
+    assert [e["status"] for e in entries] == ["done", "done"], entries
+    assert not [w for w in caught if "large graph" in str(w.message)], [str(w.message) for w in caught]
+
+
 @pytest.mark.parametrize("stride", [1, 3, 4])
 def test_tiles_cover_the_image_and_reproduce_it(default_model, stride):
     rng = np.random.default_rng(stride)
