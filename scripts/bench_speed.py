@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +88,9 @@ def forward_fn(model, backend, batch):
     return lambda: ae.reconstruct(x, 0.1)
 
 
-def training_fn(model, batch=256):
-    ae = Autoencoder(model.arch, weights=model.get_weights())
-    step, _, _ = compile_step(ae, TrainConfig(steps=1, batch_size=batch))
+def training_fn(model, batch=256, backend="numba"):
+    ae = Autoencoder(model.arch, weights=model.get_weights(), backend=backend)
+    step, _, _ = compile_step(ae, TrainConfig(steps=1, batch_size=batch, backend=backend))
     rng = np.random.default_rng(0)
     x = rng.random((batch, model.arch.in_size - model.arch.noise_input), dtype=np.float32)
     y = rng.random((batch, model.arch.out_size), dtype=np.float32)
@@ -137,7 +138,10 @@ def end_to_end(model, path: Path):
     stages = {"decode": t1 - t0, **st, "encode": t3 - t2}
     stages["other (colour, pad, crop, convert)"] = (t2 - t1) - sum(st.values())
     mp = image.shape[0] * image.shape[1] / 1e6
-    return mp, total, stages
+    t = time.perf_counter()
+    Image.fromarray(out).save(BytesIO(), format="PNG")  # before: Pillow's default zlib level 6
+    encode_level6 = time.perf_counter() - t
+    return mp, total, stages, encode_level6
 
 
 def photo(megapixels: float, gray: bool, seed=0) -> np.ndarray:
@@ -196,23 +200,28 @@ def main(argv=None):
     ap.add_argument("--backends", default="numba,c,jax")
     ap.add_argument("--quick", action="store_true", help="smaller sizes (1, 4, 16 MP), fewer files")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
-    ap.add_argument("--forward-only", metavar="BACKEND", help=argparse.SUPPRESS)
+    ap.add_argument("--one-backend", metavar="BACKEND", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     model = denoise.load_model(args.model)
     a = model.arch
-    if args.forward_only:
-        rate, gemm, ratio = interleaved_ratio(forward_fn(model, args.forward_only, 4096), a.flops_per_patch() * 4096)
-        print(f"  {args.forward_only:6s} {rate:7.1f} GFLOP/s  (GEMM {gemm:6.1f})  {ratio:6.1%} of GEMM")
+    if args.one_backend:
+        be = args.one_backend
+        rate, gemm, ratio = interleaved_ratio(forward_fn(model, be, 4096), a.flops_per_patch() * 4096)
+        print(f"  {be:6s} forward          {rate:7.1f} GFLOP/s  (GEMM {gemm:6.1f})  {ratio:6.1%} of GEMM", flush=True)
+        for batch in (256, 1024):
+            rate, gemm, ratio = interleaved_ratio(training_fn(model, batch, be), 3 * a.flops_per_patch() * batch, rounds=15)
+            print(f"  {be:6s} training b{batch:<5d} {rate:7.1f} GFLOP/s  (GEMM {gemm:6.1f})  {ratio:6.1%} of GEMM", flush=True)
         return
     print(f"model {args.model}: patch {a.patch}+2x{a.context} context, hidden {list(a.hidden)}, stride {model.stride}, "
           f"{a.flops_per_patch() / 1e6:.2f} MFLOP/patch, {a.flops_per_pixel(model.stride) / 1e3:.0f} kFLOP/pixel/plane")
     peak = gemm_peak()
     print(f"\nnumpy float32 GEMM (4096^3): {peak:.1f} GFLOP/s  ({os.cpu_count()} cores)")
 
-    print("\nforward pass (batch 4096), timed alternately with the GEMM; median of per-round ratios")
+    print("\nforward pass (batch 4096) and training step (batch 256 and 1024; forward+backward = 3x forward FLOPs),")
+    print("each timed alternately with the GEMM; median of per-round ratios")
     print("(each backend in its own process: JAX's thread pool would slow everything measured after it)")
     for be in args.backends.split(","):
-        r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--model", args.model, "--forward-only", be],
+        r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--model", args.model, "--one-backend", be],
                            capture_output=True, text=True)
         print(r.stdout.rstrip() or f"  {be:6s} unavailable: {(r.stderr.strip().splitlines() or ['?'])[-1][:100]}")
 
@@ -221,16 +230,14 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "photo.png"
             Image.fromarray(photo(4.0, gray)).save(p, compress_level=1)
-            mp, total, stages = end_to_end(model, p)
+            mp, total, stages, encode6 = end_to_end(model, p)
         kind = "gray" if gray else "RGB"
         print(f"  {kind} {mp:.1f} MP: {total:.2f} s, {mp / total:.3f} Mpix/s; forward {stages['forward'] / total:.0%} of time")
         for k, v in stages.items():
             print(f"    {k:36s} {v:7.3f} s  {v / total:6.1%}")
-
-    for batch in (256, 1024):
-        rate, gemm, ratio = interleaved_ratio(training_fn(model, batch), 3 * a.flops_per_patch() * batch, rounds=15)
-        print(f"\ntraining step, batch {batch} (forward+backward = 3x forward FLOPs): {rate:.1f} GFLOP/s "
-              f"(GEMM {gemm:.1f})  {ratio:.1%} of GEMM")
+        before = total - stages["encode"] + encode6
+        print(f"    before (PNG at zlib level 6, encode {encode6:.3f} s): {before:.2f} s, {mp / before:.3f} Mpix/s, "
+              f"forward {stages['forward'] / before:.0%} of time")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
