@@ -22,6 +22,17 @@ def test_lowers_error_at_sigma_25_rgb_uint8(default_model, photo_rgb):
     assert psnr(clean, to_float(out)) > psnr(clean, to_float(x)) + 5.0
 
 
+@pytest.mark.parametrize("name", denoise.list_models())
+@pytest.mark.parametrize("level", [15, 25, 50])
+def test_every_shipped_model_denoises_blind_and_known(name, level, photo_gray):
+    model = denoise.load_model(name)
+    x = noisy(photo_gray, level / 255, seed=level)
+    known = psnr(photo_gray, denoise_image(model, x, level / 255))
+    blind = psnr(photo_gray, denoise_image(model, x))
+    assert known > psnr(photo_gray, x) + 5.0
+    assert abs(blind - known) < 0.5, (blind, known)
+
+
 @pytest.mark.parametrize(
     "dtype, shape",
     [(np.uint8, (20, 17)), (np.uint8, (20, 17, 3)), (np.uint8, (20, 17, 4)), (np.uint8, (20, 17, 2)),
