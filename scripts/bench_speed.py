@@ -208,7 +208,7 @@ def main(argv=None):
         be = args.one_backend
         rate, gemm, ratio = interleaved_ratio(forward_fn(model, be, 4096), a.flops_per_patch() * 4096)
         print(f"  {be:6s} forward          {rate:7.1f} GFLOP/s  (GEMM {gemm:6.1f})  {ratio:6.1%} of GEMM", flush=True)
-        for batch in (256, 1024):
+        for batch in (256, 512, 1024):
             rate, gemm, ratio = interleaved_ratio(training_fn(model, batch, be), 3 * a.flops_per_patch() * batch, rounds=15)
             print(f"  {be:6s} training b{batch:<5d} {rate:7.1f} GFLOP/s  (GEMM {gemm:6.1f})  {ratio:6.1%} of GEMM", flush=True)
         return
@@ -217,7 +217,7 @@ def main(argv=None):
     peak = gemm_peak()
     print(f"\nnumpy float32 GEMM (4096^3): {peak:.1f} GFLOP/s  ({os.cpu_count()} cores)")
 
-    print("\nforward pass (batch 4096) and training step (batch 256 and 1024; forward+backward = 3x forward FLOPs),")
+    print("\nforward pass (batch 4096) and training step (batch 256, 512 and 1024; forward+backward = 3x forward FLOPs),")
     print("each timed alternately with the GEMM; median of per-round ratios")
     print("(each backend in its own process: JAX's thread pool would slow everything measured after it)")
     for be in args.backends.split(","):
