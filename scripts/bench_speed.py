@@ -95,7 +95,7 @@ def training_fn(model, batch=256, backend="numba"):
     x = rng.random((batch, model.arch.in_size - model.arch.noise_input), dtype=np.float32)
     y = rng.random((batch, model.arch.out_size), dtype=np.float32)
     s = np.full(batch, 0.1, np.float32)
-    return lambda: step(x, s, y)
+    return lambda: float(step(x, s, y))  # float(): JAX returns before computing unless its result is read
 
 
 @contextmanager
