@@ -156,14 +156,14 @@ def photo(megapixels: float, gray: bool, seed=0) -> np.ndarray:
     return np.clip(big + noise, 0, 255).astype(np.uint8)
 
 
-def folder_run(src: Path, out: Path, workers: int, tile: float = 4.0):
+def folder_run(src: Path, out: Path, workers: int, model: str, tile: float = 4.0):
     client, cluster = connect(workers=workers)
     try:
         warm = Path(tempfile.mkdtemp())
-        denoise_folder([ROOT / "sample_images" / "dogs_gray.png"], warm, client=client, progress=False)
+        denoise_folder([ROOT / "sample_images" / "dogs_gray.png"], warm, model=model, client=client, progress=False)
         t = time.perf_counter()
-        entries = denoise_folder([src], out, client=client, progress=False, overwrite=True, sigma=25 / 255,
-                                 tile_megapixels=tile)
+        entries = denoise_folder([src], out, model=model, client=client, progress=False, overwrite=True,
+                                 sigma=25 / 255, tile_megapixels=tile)
         dt = time.perf_counter() - t
         rss = client.run(peak_rss_mb)
     finally:
@@ -249,7 +249,7 @@ def main(argv=None):
         print(f"\nfolder of {n} 1-MP photos (half gray, half RGB), Dask LocalCluster")
         rates = {}
         for w in sorted({1, args.workers}):
-            mp, dt, rss = folder_run(src, tmp / f"out{w}", w)
+            mp, dt, rss = folder_run(src, tmp / f"out{w}", w, args.model)
             rates[w] = mp / dt
             print(f"  {w} worker(s): {mp / dt:.3f} Mpix/s, peak RSS/worker {rss:.0f} MB")
         if len(rates) > 1:
@@ -262,7 +262,7 @@ def main(argv=None):
             d = tmp / f"size{mp_target}"
             d.mkdir()
             Image.fromarray(photo(mp_target, gray=True)).save(d / "x.png", compress_level=1)
-            mp, dt, rss = folder_run(d, tmp / f"o{mp_target}", args.workers, tile=1.0)
+            mp, dt, rss = folder_run(d, tmp / f"o{mp_target}", args.workers, args.model, tile=1.0)
             times.append((mp, dt))
             print(f"  {mp:6.1f} MP: {dt:7.2f} s  {mp / dt:.3f} Mpix/s  peak RSS/worker {rss:.0f} MB")
         x = np.log([t[0] for t in times])
