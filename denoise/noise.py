@@ -77,7 +77,9 @@ class Noise:
         if lv.ndim == 1:
             lv = lv.reshape((-1,) + (1,) * (x.ndim - 1))
         if self.kind == "gaussian":
-            return x + (rng.standard_normal(x.shape, dtype=np.float32) * (lv / 255.0)).astype(np.float32)
+            n = rng.standard_normal(x.shape, dtype=np.float32)
+            n *= (lv / 255.0).astype(np.float32)  # in float32 throughout: no float64 temporary of the batch
+            return x + n
         if self.kind == "speckle":
             n = rng.standard_normal(x.shape, dtype=np.float32) * (lv / 255.0)
             return (x * (1 + n)).astype(np.float32)

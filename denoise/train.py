@@ -42,7 +42,7 @@ class TrainConfig:
     epochs: int | None = None
     minutes: float | None = None
     epoch_steps: int = 500
-    batch_size: int = 128
+    batch_size: int = 512
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.9
@@ -114,6 +114,11 @@ class PatchSampler:
         if arch.channels == 3 and any(self.clean[i].shape[2] != 3 for i in usable):
             raise ValueError("a 3-channel model needs RGB training images")
         self.usable = usable
+        # (h', w', C, p, p) views of every position's patch, made once
+        self._windows = {
+            id(img): np.lib.stride_tricks.sliding_window_view(img, (p, p), axis=(0, 1))
+            for imgs in (self.clean, self.noisy or []) for img in imgs
+        }
         area = np.array([self.clean[i].shape[0] * self.clean[i].shape[1] for i in usable], np.float64)
         self.prob = area / area.sum()
 
@@ -123,19 +128,24 @@ class PatchSampler:
         p, k, q = a.in_patch, a.context, a.patch
         c = a.channels
         which = rng.choice(len(self.usable), size=n, p=self.prob)
+        u = rng.random((n, 3))  # position y, x and channel of each patch, scaled to its image below
         clean = np.empty((n, p, p, c), np.float32)
         noisy = np.empty_like(clean) if self.noisy is not None else None
         sigma = np.empty(n, np.float32)
-        for j, w in enumerate(which):
+        for w in np.unique(which):  # one vectorised gather per image, never one per patch
             i = self.usable[w]
-            img = self.clean[i]
-            y = rng.integers(0, img.shape[0] - p + 1)
-            x = rng.integers(0, img.shape[1] - p + 1)
-            ch = slice(None) if c == 3 else slice(ch0 := rng.integers(0, img.shape[2]), ch0 + 1)
-            clean[j] = img[y : y + p, x : x + p, ch]
+            rows = np.flatnonzero(which == w)
+            h, wd, nc = self.clean[i].shape
+            y = (u[rows, 0] * (h - p + 1)).astype(np.intp)
+            x = (u[rows, 1] * (wd - p + 1)).astype(np.intp)
+            ch = (u[rows, 2] * nc).astype(np.intp)
+            for src, dst in ((self.clean, clean), (self.noisy, noisy)):
+                if dst is None:
+                    continue
+                win = self._windows[id(src[i])]
+                dst[rows] = win[y, x].transpose(0, 2, 3, 1) if c == 3 else win[y, x, ch][:, :, :, None]
             if noisy is not None:
-                noisy[j] = self.noisy[i][y : y + p, x : x + p, ch]
-                sigma[j] = self.sigmas[i]
+                sigma[rows] = self.sigmas[i]
         if self.augment:
             t = rng.integers(0, 8, n)
             for code in range(1, 8):

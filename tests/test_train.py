@@ -62,6 +62,26 @@ def test_sampler_shapes_and_augmentation(training_photos):
     assert np.std(centre - y) == pytest.approx(25 / 255, rel=0.15)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_sampled_patches_are_windows_of_the_images(training_photos, channels):
+    arch = denoise.Architecture(patch=4, context=2, channels=channels, hidden=(8,))
+    rgb = [np.stack([p, 0.8 * p, 0.6 * p], axis=2) if p.ndim == 2 else p for p in training_photos]
+    s = PatchSampler(rgb, arch, parse("gaussian:25"), noisy=rgb, augment=False)  # noisy == clean: the raw windows
+    x, y, sig = s.sample(40, np.random.default_rng(3))
+    assert not sig.any()
+    rows = x.reshape(40, 8, 8, channels)
+    found = 0
+    for img in rgb:
+        win = np.lib.stride_tricks.sliding_window_view(img, (8, 8), axis=(0, 1))  # (h', w', 3, 8, 8)
+        win = win.transpose(0, 1, 3, 4, 2) if channels == 3 else np.moveaxis(win, 2, 0)[..., None]
+        flat = win.reshape(-1, 8 * 8 * channels)
+        for r in rows.reshape(40, -1):
+            found += bool(np.any(np.all(flat == r, axis=1)))
+    assert found == 40
+    # positions and images vary
+    assert len({r.tobytes() for r in rows.reshape(40, -1)}) == 40
+
+
 @pytest.mark.parametrize(
     "kw, match",
     [(dict(steps=None, epochs=None, minutes=None), "budget"), (dict(optimizer="rmsprop"), "optimizer"),
