@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--epochs", type=_positive(int), help="epochs of --epoch-steps steps")
     budget.add_argument("--minutes", type=_positive(float), help="time budget for this call")
     t.add_argument("--epoch-steps", type=_positive(int), default=500, help="steps per epoch (default: %(default)s)")
-    t.add_argument("--batch-size", type=_positive(int), default=128)
+    t.add_argument("--batch-size", type=_positive(int), default=512, help="patches per step (default: %(default)s)")
     t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     t.add_argument("--lr", type=_positive(float), default=1e-3)
     t.add_argument("--backend", choices=sorted(BACKENDS), default="numba")
