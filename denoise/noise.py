@@ -140,17 +140,21 @@ def estimate_sigma(image: np.ndarray) -> float:
     >>> round(estimate_sigma(noisy), 2)
     0.1
     """
-    x = np.asarray(image, dtype=np.float64)
+    x = np.asarray(image)
     if x.ndim == 2:
         x = x[:, :, None]
     if x.ndim != 3 or x.shape[0] < 2 or x.shape[1] < 2:
         raise ValueError(f"need an (H, W) or (H, W, C) image of at least 2x2 pixels; got shape {np.shape(image)}")
     h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-    a, b = x[0:h:2, 0:w:2], x[0:h:2, 1:w:2]
-    c, d = x[1:h:2, 0:w:2], x[1:h:2, 1:w:2]
-    hh = (a - b - c + d) / 2.0  # orthonormal Haar diagonal detail
-    finite = np.isfinite(hh)
-    sig = [np.median(np.abs(hh[..., k][finite[..., k]])) / 0.6744897501960817 for k in range(x.shape[2]) if finite[..., k].any()]
+    sig = []
+    for k in range(x.shape[2]):  # one channel at a time: float64 copies of a quarter plane, never of the image
+        ch = x[:, :, k]
+        a, b = ch[0:h:2, 0:w:2].astype(np.float64), ch[0:h:2, 1:w:2]
+        c, d = ch[1:h:2, 0:w:2], ch[1:h:2, 1:w:2]
+        hh = (a - b - c + d) / 2.0  # orthonormal Haar diagonal detail
+        hh = np.abs(hh[np.isfinite(hh)])
+        if hh.size:
+            sig.append(np.median(hh) / 0.6744897501960817)
     if not sig:
         raise ValueError("cannot estimate noise: the image has no finite pixels")
     return float(np.mean(sig))

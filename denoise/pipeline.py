@@ -72,8 +72,11 @@ def resolve_sigma(model: Autoencoder, image: np.ndarray, sigma: float | None) ->
     from the whole image. Tiles of one image must share it."""
     if sigma is not None or not model.arch.noise_input:
         return sigma
-    colour, _ = split_alpha(np.asarray(image))
-    return _estimate(P.as_hwc(to_float(colour)))
+    hwc = P.as_hwc(split_alpha(np.asarray(image))[0])
+    if min(hwc.shape[:2]) < 2:
+        return 0.0
+    # channel by channel, so a huge image is never converted to float whole; same value as _estimate(to_float(image))
+    return float(np.mean([estimate_sigma(to_float(hwc[:, :, k])) for k in range(hwc.shape[2])]))
 
 
 def denoise_planes(

@@ -3,7 +3,8 @@ import pytest
 
 import denoise
 from denoise.metrics import psnr
-from denoise.pipeline import denoise_image, from_float, to_float
+from denoise.noise import estimate_sigma
+from denoise.pipeline import denoise_image, from_float, resolve_sigma, to_float
 
 from .conftest import noisy
 
@@ -31,6 +32,17 @@ def test_every_shipped_model_denoises_blind_and_known(name, level, photo_gray):
     blind = psnr(photo_gray, denoise_image(model, x))
     assert known > psnr(photo_gray, x) + 5.0
     assert abs(blind - known) < 0.5, (blind, known)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_resolve_sigma_equals_the_estimate_denoise_image_makes(default_model, photo_rgb, dtype):
+    # tiles of a huge image get their sigma from resolve_sigma, which converts one channel at a time
+    x = from_float(noisy(to_float(photo_rgb), 20 / 255, seed=4), dtype)
+    rgba = np.concatenate([x, np.full(x.shape[:2] + (1,), x.max(), dtype)], axis=2)
+    expected = estimate_sigma(to_float(x))
+    assert resolve_sigma(default_model, rgba, None) == expected
+    assert resolve_sigma(default_model, x[:, :, 0], None) == estimate_sigma(to_float(x[:, :, 0]))
+    assert resolve_sigma(default_model, x, 0.1) == 0.1
 
 
 @pytest.mark.parametrize(
