@@ -63,7 +63,13 @@ def from_float(x: np.ndarray, dtype) -> np.ndarray:
 
 
 def _estimate(hwc: np.ndarray) -> float:
-    return estimate_sigma(hwc) if min(hwc.shape[:2]) >= 2 else 0.0
+    """Noise sigma of an (H, W, C) image of any supported dtype, in [0, 1] units.
+
+    Channel by channel, so a huge integer image is never converted to float
+    whole; the value is that of ``estimate_sigma(to_float(hwc))``."""
+    if min(hwc.shape[:2]) < 2:
+        return 0.0
+    return float(np.mean([estimate_sigma(to_float(hwc[:, :, k])) for k in range(hwc.shape[2])]))
 
 
 def resolve_sigma(model: Autoencoder, image: np.ndarray, sigma: float | None) -> float | None:
@@ -72,11 +78,7 @@ def resolve_sigma(model: Autoencoder, image: np.ndarray, sigma: float | None) ->
     from the whole image. Tiles of one image must share it."""
     if sigma is not None or not model.arch.noise_input:
         return sigma
-    hwc = P.as_hwc(split_alpha(np.asarray(image))[0])
-    if min(hwc.shape[:2]) < 2:
-        return 0.0
-    # channel by channel, so a huge image is never converted to float whole; same value as _estimate(to_float(image))
-    return float(np.mean([estimate_sigma(to_float(hwc[:, :, k])) for k in range(hwc.shape[2])]))
+    return _estimate(P.as_hwc(split_alpha(np.asarray(image))[0]))
 
 
 def denoise_planes(
@@ -95,7 +97,7 @@ def denoise_planes(
     Returns float32 (H, W, C).
     """
     a = model.arch
-    h, w, c = x.shape
+    c = x.shape[2]
     if a.channels == 1 and c > 1:
         # plane by plane: patches of a contiguous plane are gathered and stitched faster than those
         # of one channel of an interleaved image (6.5% less time for the fast model on a 4 MP RGB photo)
