@@ -114,11 +114,11 @@ class PatchSampler:
         if arch.channels == 3 and any(self.clean[i].shape[2] != 3 for i in usable):
             raise ValueError("a 3-channel model needs RGB training images")
         self.usable = usable
-        # (h', w', C, p, p) views of every position's patch, made once
-        self._windows = {
-            id(img): np.lib.stride_tricks.sliding_window_view(img, (p, p), axis=(0, 1))
-            for imgs in (self.clean, self.noisy or []) for img in imgs
-        }
+        # per image, an (h', w', C, p, p) view of the patch at every position: clean, then noisy if given
+        self._windows = [
+            [np.lib.stride_tricks.sliding_window_view(img, (p, p), axis=(0, 1)) for img in imgs]
+            for imgs in (self.clean, self.noisy) if imgs is not None
+        ]
         area = np.array([self.clean[i].shape[0] * self.clean[i].shape[1] for i in usable], np.float64)
         self.prob = area / area.sum()
 
@@ -139,10 +139,8 @@ class PatchSampler:
             y = (u[rows, 0] * (h - p + 1)).astype(np.intp)
             x = (u[rows, 1] * (wd - p + 1)).astype(np.intp)
             ch = (u[rows, 2] * nc).astype(np.intp)
-            for src, dst in ((self.clean, clean), (self.noisy, noisy)):
-                if dst is None:
-                    continue
-                win = self._windows[id(src[i])]
+            for windows, dst in zip(self._windows, (clean, noisy)):
+                win = windows[i]
                 dst[rows] = win[y, x].transpose(0, 2, 3, 1) if c == 3 else win[y, x, ch][:, :, :, None]
             if noisy is not None:
                 sigma[rows] = self.sigmas[i]
