@@ -157,10 +157,11 @@ class _Stack:
             self.W = [w.T for w in reversed(tied_to.W)]
         self.params = [v for v in (*self.W, *self.b) if isinstance(v, pytensor.compile.SharedVariable)]
 
-    def __call__(self, x):
+    def __call__(self, x, start: int = 0):
+        """Apply layers ``start, start+1, ...``; ``x`` is the input of layer ``start``."""
         n = len(self.b)
-        for i, (w, b) in enumerate(zip(self.W, self.b)):
-            x = pt.dot(x, w) + b
+        for i in range(start, n):
+            x = pt.dot(x, self.W[i]) + self.b[i]
             if not (self.linear_out and i == n - 1):
                 x = _ACTIVATIONS[self.activation](x)
         return x
@@ -244,22 +245,34 @@ class Autoencoder:
         """Fresh symbolic inputs: patch rows (N, in_pixels) and noise levels (N,)."""
         return pt.matrix("rows", dtype="float32"), pt.vector("sigma", dtype="float32")
 
-    def normalise(self, rows, sigma):
-        """Symbolic: centred, scaled rows with the noise level appended if the model takes it."""
+    def code(self, rows, sigma):
+        """Symbolic code (bottleneck activations) of noisy input rows.
+
+        The model sees each row centred on its mean and scaled, with the
+        scaled noise level appended. That normalisation is linear, so it is
+        folded into the first layer's weights rather than applied to every
+        row: ``((rows - mean) * s) @ W == rows @ (s * (W - column means of W))``
+        and the noise level's row of ``W`` becomes a per-row bias. The big
+        matrix product then reads the rows as they come, with no centring or
+        concatenation pass over the batch (the folded weights are recomputed
+        from the shared ones on each call: a few thousand values per batch,
+        and training differentiates through them)."""
         a = self.arch
-        mean = pt.mean(rows, axis=1, keepdims=True)
-        x = (rows - mean) * np.float32(a.scale)
+        s = np.float32(a.scale)
+        n = a.in_size - int(a.noise_input)
+        w = self.encoder.W[0]
+        wx = w[:n] if a.noise_input else w
+        z = pt.dot(rows, s * (wx - pt.mean(wx, axis=0, keepdims=True))) + self.encoder.b[0]
         if a.noise_input:
-            x = pt.concatenate([x, (sigma * np.float32(a.scale))[:, None]], axis=1)
-        return x, mean
+            z = z + (sigma * s)[:, None] * w[n]
+        return self.encoder(_ACTIVATIONS[a.activation](z), start=1)
 
     def output(self, rows, sigma):
         """Symbolic clean output rows from noisy input rows."""
         a = self.arch
-        x, mean = self.normalise(rows, sigma)
-        y = self.decoder(self.encoder(x)) / np.float32(a.scale)
+        y = self.decoder(self.code(rows, sigma)) / np.float32(a.scale)
         if not a.residual:
-            return y + mean
+            return y + pt.mean(rows, axis=1, keepdims=True)
         if a.context:
             p, c, k = a.in_patch, a.channels, a.context
             centre = rows.reshape((-1, p, p, c))[:, k : k + a.patch, k : k + a.patch, :]
@@ -273,7 +286,7 @@ class Autoencoder:
             code = pt.matrix("code", dtype="float32")
             graphs = {
                 "reconstruct": ([rows, sigma], self.output(rows, sigma)),
-                "encode": ([rows, sigma], self.encoder(self.normalise(rows, sigma)[0])),
+                "encode": ([rows, sigma], self.code(rows, sigma)),
                 "decode": ([code], self.decoder(code)),
             }
             ins, out = graphs[which]

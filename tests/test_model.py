@@ -56,6 +56,23 @@ def test_gradients_match_finite_differences():
     assert checked >= 20
 
 
+def test_code_is_the_encoder_on_centred_scaled_rows_with_sigma_appended():
+    # the graph folds this normalisation into the first layer's weights; the numbers must not change
+    arch = Architecture(patch=2, context=1, hidden=(7, 5, 7), noise_input=True, scale=3.0)
+    ae = Autoencoder(arch, seed=4)
+    w = ae.get_weights()
+    for k in w:  # non-zero biases, so a wrongly folded bias shows
+        if k.endswith(".b"):
+            w[k] = np.random.default_rng(5).standard_normal(w[k].shape).astype(np.float32)
+    ae.set_weights(w)
+    x = _rows(arch)
+    sigma = np.linspace(0.0, 0.2, len(x), dtype=np.float32)
+    h = np.concatenate([(x - x.mean(axis=1, keepdims=True)) * 3.0, sigma[:, None] * 3.0], axis=1)
+    for i in range(arch.n_encoder_layers):
+        h = np.maximum(h @ w[f"encoder.{i}.W"] + w[f"encoder.{i}.b"], 0)
+    np.testing.assert_allclose(ae.encode(x, sigma), h, rtol=1e-4, atol=1e-5)
+
+
 def test_reconstruct_is_decode_of_encode():
     arch = Architecture(patch=3, hidden=(10, 4, 10), residual=False, scale=2.0)
     ae = Autoencoder(arch, seed=1)
