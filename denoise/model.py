@@ -256,9 +256,17 @@ class Autoencoder:
         matrix product then reads the rows as they come, with no centring or
         concatenation pass over the batch (the folded weights are recomputed
         from the shared ones on each call: a few thousand values per batch,
-        and training differentiates through them)."""
+        and training differentiates through them). Numba and JAX compile
+        this form; the C backend, which runs it slower, normalises the rows."""
         a = self.arch
         s = np.float32(a.scale)
+        if self.backend == "c":
+            # PyTensor's C backend runs the folded form at about half speed (measured: forward 0.58x,
+            # training 0.45x for the default model), so it normalises the rows as written
+            x = (rows - pt.mean(rows, axis=1, keepdims=True)) * s
+            if a.noise_input:
+                x = pt.concatenate([x, (sigma * s)[:, None]], axis=1)
+            return self.encoder(x)
         n = a.in_size - int(a.noise_input)
         w = self.encoder.W[0]
         wx = w[:n] if a.noise_input else w

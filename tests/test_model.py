@@ -56,10 +56,11 @@ def test_gradients_match_finite_differences():
     assert checked >= 20
 
 
-def test_code_is_the_encoder_on_centred_scaled_rows_with_sigma_appended():
-    # the graph folds this normalisation into the first layer's weights; the numbers must not change
+@pytest.mark.parametrize("backend", ["numba", "c"])  # the folded form, and the C backend's plain one
+def test_code_is_the_encoder_on_centred_scaled_rows_with_sigma_appended(backend):
+    # numba folds this normalisation into the first layer's weights; the numbers must not change
     arch = Architecture(patch=2, context=1, hidden=(7, 5, 7), noise_input=True, scale=3.0)
-    ae = Autoencoder(arch, seed=4)
+    ae = Autoencoder(arch, seed=4, backend=backend)
     w = ae.get_weights()
     for k in w:  # non-zero biases, so a wrongly folded bias shows
         if k.endswith(".b"):
