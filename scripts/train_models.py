@@ -41,10 +41,12 @@ from denoise.model import Architecture  # noqa: E402
 
 DATA = Path.home() / ".cache" / "denoise" / "training_data" / "photos"
 
+DEFAULT_ARCH = Architecture(patch=8, context=4, channels=1, hidden=(768, 384, 768), noise_input=True, residual=True)
+
 MODELS = {
     # Blind (noise-level-conditioned) per-channel model: one model for sigma 0-55. Trained in two stages.
     "default-stage1": dict(
-        arch=Architecture(patch=8, context=4, channels=1, hidden=(768, 384, 768), noise_input=True, residual=True),
+        arch=DEFAULT_ARCH,
         noise="gaussian:0-55",
         stride=4,
         window="gaussian",
@@ -58,7 +60,7 @@ MODELS = {
     # (cosine decay again) and larger batches.
     "default": dict(
         init="default-stage1",
-        arch=Architecture(patch=8, context=4, channels=1, hidden=(768, 384, 768), noise_input=True, residual=True),
+        arch=DEFAULT_ARCH,
         noise="gaussian:0-55",
         stride=4,
         window="gaussian",
