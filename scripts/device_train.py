@@ -35,6 +35,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from train_models import MODELS  # noqa: E402
 WHEELS = ["pytensor==3.0.7", "cons", "etuples", "logical-unification", "miniKanren"]
 
 
@@ -54,10 +57,12 @@ def prepare(name: str, photos: Path) -> None:
     if (data / "photos").exists():
         shutil.rmtree(data / "photos")
     shutil.copytree(photos, data / "photos")
-    ckpt = ROOT / "runs" / f"{name}.ckpt.npz"
     (data / "runs").mkdir(parents=True, exist_ok=True)
-    if ckpt.exists():
-        shutil.copy(ckpt, data / "runs" / ckpt.name)
+    while name:  # the recipe's checkpoint, and those of the recipes it starts from (``init``)
+        ckpt = ROOT / "runs" / f"{name}.ckpt.npz"
+        if ckpt.exists():
+            shutil.copy(ckpt, data / "runs" / ckpt.name)
+        name = MODELS[name].get("init")
     total = sum(p.stat().st_size for p in (*whl.iterdir(), *data.rglob("*")) if p.is_file())
     print(f"ready to carry: .whl, .data ({total / 2**20:.1f} MiB; the device tool takes 64 MiB in all)")
 
@@ -66,7 +71,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("prepare", help="put wheels, photos and the checkpoint into .whl/ and .data/")
-    p.add_argument("name")
+    p.add_argument("name", choices=sorted(MODELS))
     p.add_argument("--photos", type=Path, default=Path.home() / ".cache" / "denoise" / "training_data" / "photos")
     args = ap.parse_args(argv)
     prepare(args.name, args.photos)
