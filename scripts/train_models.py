@@ -45,7 +45,7 @@ DEFAULT_ARCH = Architecture(patch=8, context=4, channels=1, hidden=(768, 384, 76
 FAST_ARCH = Architecture(patch=8, context=4, channels=1, hidden=(256, 128, 256), noise_input=True, residual=True)
 
 MODELS = {
-    # Blind (noise-level-conditioned) per-channel model: one model for sigma 0-55. Trained in two stages.
+    # Blind (noise-level-conditioned) per-channel model: one model for sigma 0-55. Stage 1 of "default".
     "default-stage1": dict(
         arch=DEFAULT_ARCH,
         noise="gaussian:0-55",
@@ -57,21 +57,7 @@ MODELS = {
         steps=120_000,
         seed=20261128,
     ),
-    # Stage 2 of "default": stage 1's weights trained further with a fresh optimiser, a smaller learning rate
-    # (cosine decay again) and larger batches.
-    "default": dict(
-        init="default-stage1",
-        arch=DEFAULT_ARCH,
-        noise="gaussian:0-55",
-        stride=4,
-        window="gaussian",
-        batch_size=512,
-        lr=3e-4,
-        epoch_steps=1000,
-        steps=120_000,
-        seed=20261201,
-    ),
-    # Same task and data as "default", a ~6x smaller network: as fast as OpenCV's fastNlMeans or faster.
+    # Same task and data as "default", a ~6x smaller network: as fast as OpenCV's fastNlMeans or faster. Stage 1.
     "fast-stage1": dict(
         arch=FAST_ARCH,
         noise="gaussian:0-55",
@@ -83,20 +69,18 @@ MODELS = {
         steps=150_000,
         seed=20261129,
     ),
-    # Stage 2 of "fast", as for "default".
-    "fast": dict(
-        init="fast-stage1",
-        arch=FAST_ARCH,
-        noise="gaussian:0-55",
-        stride=4,
-        window="gaussian",
-        batch_size=512,
-        lr=3e-4,
-        epoch_steps=1000,
-        steps=150_000,
-        seed=20261202,
-    ),
 }
+
+
+def stage2(first: str, **changes) -> dict:
+    """A recipe that trains recipe ``first``'s finished weights further, with a fresh
+    optimiser and step count: the same model, noise and stitching, other optimiser settings."""
+    return {**MODELS[first], "init": first, **changes}
+
+
+# The shipped models: stage 1 trained on with a smaller learning rate (cosine decay again).
+MODELS["default"] = stage2("default-stage1", batch_size=512, lr=3e-4, steps=120_000, seed=20261201)
+MODELS["fast"] = stage2("fast-stage1", lr=3e-4, steps=150_000, seed=20261202)
 
 
 def load_photos(folder: Path):
