@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from train_models import MODELS  # noqa: E402
+
 WHEELS = ["pytensor==3.0.7", "cons", "etuples", "logical-unification", "miniKanren"]
 
 
