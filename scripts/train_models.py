@@ -15,7 +15,7 @@ validation.
 Usage::
 
     python scripts/training_data.py --max-megapixels 2
-    python scripts/train_models.py default --minutes 40   # trains default-stage1, then default; resumes from runs/*.ckpt.npz
+    python scripts/train_models.py default --minutes 40   # trains default-stage1, -stage2, then default; resumes from runs/*.ckpt.npz
     python scripts/train_models.py default --ship         # copy the checkpoint's weights into the package
 
 A recipe with ``init`` starts from another recipe's finished weights (with a
@@ -72,15 +72,16 @@ MODELS = {
 }
 
 
-def stage2(first: str, **changes) -> dict:
+def continued(first: str, **changes) -> dict:
     """A recipe that trains recipe ``first``'s finished weights further, with a fresh
     optimiser and step count: the same model, noise and stitching, other optimiser settings."""
     return {**MODELS[first], "init": first, **changes}
 
 
-# The shipped models: stage 1 trained on with a smaller learning rate (cosine decay again).
-MODELS["default"] = stage2("default-stage1", batch_size=512, lr=3e-4, steps=120_000, seed=20261201)
-MODELS["fast"] = stage2("fast-stage1", lr=3e-4, steps=150_000, seed=20261202)
+# Later stages: the previous stage trained on with a smaller learning rate (cosine decay again).
+MODELS["default-stage2"] = continued("default-stage1", batch_size=512, lr=3e-4, steps=120_000, seed=20261201)
+MODELS["default"] = continued("default-stage2", batch_size=1024, lr=2e-4, steps=60_000, seed=20261203)
+MODELS["fast"] = continued("fast-stage1", lr=3e-4, steps=150_000, seed=20261202)
 
 
 def load_photos(folder: Path):
@@ -130,7 +131,7 @@ def run(name: str, args, data, deadline=None):
             run(spec["init"], args, data, deadline)
             if not finished(spec["init"], args.runs):
                 return
-        start = denoise.load_model(args.runs / f"{spec['init']}.ckpt.npz", backend=args.backend)  # stage2(): same arch
+        start = denoise.load_model(args.runs / f"{spec['init']}.ckpt.npz", backend=args.backend)  # continued(): same arch
     minutes = None if deadline is None else (deadline - time.monotonic()) / 60
     if minutes is not None and minutes <= 0:
         return
