@@ -33,7 +33,7 @@ import numpy as np
 
 from . import io
 from .files import Job, is_within, plan
-from .pipeline import denoise_image, resolve_sigma
+from .pipeline import ENSEMBLES, denoise_image, resolve_sigma
 
 __all__ = ["Settings", "denoise_folder", "connect", "tiles"]
 
@@ -52,9 +52,12 @@ class Settings:
     fmt: str = "keep"
     jpeg_quality: int = 95
     tile_pixels: int = 4_000_000
+    ensemble: int = 1
 
     def key(self, model_sha: str) -> str:
         d = {"model": model_sha, "sigma": self.sigma, "stride": self.stride, "fmt": self.fmt, "q": self.jpeg_quality}
+        if self.ensemble != 1:  # keys of runs made before ensembles existed stay valid
+            d["ensemble"] = self.ensemble
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -97,7 +100,7 @@ def _guarded(fn):
 def _denoise_bytes(sha: str, model_data: bytes, name: str, data: bytes, suffix: str, settings: Settings) -> tuple[bytes, dict]:
     """Task: decode, denoise, encode one whole image."""
     image, info = io.read_image(name, data)
-    out = denoise_image(_model(sha, model_data), image, settings.sigma, stride=settings.stride)
+    out = denoise_image(_model(sha, model_data), image, settings.sigma, stride=settings.stride, ensemble=settings.ensemble)
     encoded = io.encode_image(out, suffix, info, jpeg_quality=settings.jpeg_quality)
     meta = {"megapixels": image.shape[0] * image.shape[1] / 1e6}
     if info.get("converted"):
@@ -108,7 +111,7 @@ def _denoise_bytes(sha: str, model_data: bytes, name: str, data: bytes, suffix: 
 @_guarded
 def _denoise_tile(sha: str, model_data: bytes, tile: np.ndarray, core: tuple, sigma, settings: Settings) -> np.ndarray:
     """Task: denoise one tile (with its margin) and return its core."""
-    out = denoise_image(_model(sha, model_data), tile, sigma, stride=settings.stride)
+    out = denoise_image(_model(sha, model_data), tile, sigma, stride=settings.stride, ensemble=settings.ensemble)
     (y0, y1), (x0, x1) = core
     return out[y0:y1, x0:x1]
 
@@ -367,6 +370,7 @@ def denoise_folder(
     model="default",
     sigma: float | None = None,
     stride: int | None = None,
+    ensemble: int = 1,
     recursive: bool = False,
     fmt: str = "keep",
     jpeg_quality: int = 95,
@@ -391,7 +395,7 @@ def denoise_folder(
         model, settings or input changed, or ``overwrite``.
     model : str or path
         Shipped model name or model file.
-    sigma, stride : optional
+    sigma, stride, ensemble : optional
         As for :func:`denoise.denoise_image` (sigma in [0, 1] units).
     fmt : {"keep", "png", "tiff", "jpeg", "webp"}
     tile_megapixels : float
@@ -424,7 +428,9 @@ def denoise_folder(
     local = io.load_model(model_file, data=model_data)  # refuses a bad file here, before any worker sees it
     if stride is not None and not 1 <= stride <= local.arch.patch:
         raise ValueError(f"stride must be from 1 to the model's patch size {local.arch.patch}; got {stride}")
-    settings = Settings(sigma, stride, fmt, jpeg_quality, int(tile_megapixels * 1e6))
+    if ensemble not in ENSEMBLES:
+        raise ValueError(f"ensemble must be one of {ENSEMBLES}; got {ensemble!r}")
+    settings = Settings(sigma, stride, fmt, jpeg_quality, int(tile_megapixels * 1e6), ensemble)
     key = settings.key(sha)
     jobs, problems = plan(inputs, output, recursive=recursive, fmt=fmt)
     if not jobs and not problems:

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Grid", "grid", "extract", "extract_padded", "accumulator", "crop", "stitch", "window", "window1d", "weight_sum", "overlap_add", "pad"]
+__all__ = ["Grid", "grid", "extract", "extract_padded", "accumulator", "crop", "stitch", "window", "window1d", "weight_sum", "overlap_add", "pad", "DIHEDRAL", "dihedral"]
 
 
 class Grid(NamedTuple):
@@ -131,6 +131,24 @@ def extract_padded(padded: np.ndarray, g: Grid, context: int, rows: slice | None
     win = win[::s, ::s][: r1 - r0, : g.count[1]]  # (ny, nx, C, full, full)
     c = padded.shape[2]
     return np.ascontiguousarray(win.transpose(0, 1, 3, 4, 2)).reshape(-1, full * full * c)
+
+
+#: The 8 rotations and reflections of a square, as (quarter turns, transpose
+#: after turning). Ordered so that the first 1, 2 and 4 of them are subgroups:
+#: identity; + transpose; + the half turn and the anti-transpose.
+DIHEDRAL = ((0, False), (0, True), (2, False), (2, True), (1, False), (1, True), (3, False), (3, True))
+
+
+def dihedral(blocks: np.ndarray, t: int, *, inverse: bool = False) -> np.ndarray:
+    """Element ``t`` of :data:`DIHEDRAL` (or its inverse) applied to square
+    blocks of shape (N, S, S, C). Returns a view where numpy can."""
+    turns, transpose = DIHEDRAL[t]
+    if inverse:
+        if transpose:
+            blocks = blocks.transpose(0, 2, 1, 3)
+        return np.rot90(blocks, -turns, axes=(1, 2))
+    blocks = np.rot90(blocks, turns, axes=(1, 2))
+    return blocks.transpose(0, 2, 1, 3) if transpose else blocks
 
 
 def window1d(size: int, kind: str = "flat") -> np.ndarray:

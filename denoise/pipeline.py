@@ -13,9 +13,13 @@ from . import patches as P
 from .model import Autoencoder
 from .noise import estimate_sigma, parse
 
-__all__ = ["denoise_image", "denoise_planes", "resolve_sigma", "split_alpha", "to_float", "from_float"]
+__all__ = ["denoise_image", "denoise_planes", "resolve_sigma", "split_alpha", "to_float", "from_float", "ENSEMBLES"]
 
 DEFAULT_BATCH = 4096
+
+#: Allowed ``ensemble`` sizes: the first 1, 2, 4 or 8 elements of
+#: :data:`denoise.patches.DIHEDRAL`, each a group of rotations/reflections.
+ENSEMBLES = (1, 2, 4, 8)
 
 #: Orthonormal opponent colour transform (luma, red-blue, green-magenta).
 #: Being orthonormal, it keeps i.i.d. Gaussian noise i.i.d. with the same
@@ -81,6 +85,27 @@ def resolve_sigma(model: Autoencoder, image: np.ndarray, sigma: float | None) ->
     return _estimate(P.as_hwc(split_alpha(np.asarray(image))[0]))
 
 
+def reconstruct(model: Autoencoder, rows: np.ndarray, sigma, ensemble: int = 1) -> np.ndarray:
+    """``model.reconstruct(rows, sigma)``, averaged over ``ensemble`` rotations
+    and reflections of every patch (each output turned back before averaging).
+
+    The patches stay on their grid, so tiled and untiled images still agree;
+    with the whole group (8) the result is exactly equivariant to rotating
+    or flipping an image whose patch grid is symmetric."""
+    if ensemble == 1:
+        return model.reconstruct(rows, sigma)
+    a = model.arch
+    n, full = rows.shape[0], a.patch + 2 * a.context
+    blocks = rows.reshape(n, full, full, a.channels)
+    total = np.zeros((n, a.patch, a.patch, a.channels), np.float32)
+    for t in range(ensemble):
+        turned = np.ascontiguousarray(P.dihedral(blocks, t)).reshape(n, -1)
+        out = model.reconstruct(turned, sigma).reshape(n, a.patch, a.patch, a.channels)
+        total += P.dihedral(out, t, inverse=True)
+    total /= np.float32(ensemble)
+    return total.reshape(n, -1)
+
+
 def denoise_planes(
     model: Autoencoder,
     x: np.ndarray,
@@ -89,12 +114,13 @@ def denoise_planes(
     stride: int,
     window: str = "flat",
     batch_size: int = DEFAULT_BATCH,
+    ensemble: int = 1,
 ) -> np.ndarray:
     """Denoise a float32 (H, W, C) array in [0, 1] units with ``model``.
 
     One-channel models denoise each of the C planes in turn; three-channel
     models take C == 3. ``sigma`` is passed to noise-conditioned models.
-    Returns float32 (H, W, C).
+    ``ensemble``: see :func:`reconstruct`. Returns float32 (H, W, C).
     """
     a = model.arch
     c = x.shape[2]
@@ -104,7 +130,9 @@ def denoise_planes(
         out = np.empty_like(x)
         for k in range(c):
             plane = np.ascontiguousarray(x[:, :, k : k + 1])
-            out[:, :, k : k + 1] = denoise_planes(model, plane, sigma, stride=stride, window=window, batch_size=batch_size)
+            out[:, :, k : k + 1] = denoise_planes(
+                model, plane, sigma, stride=stride, window=window, batch_size=batch_size, ensemble=ensemble
+            )
         return out
     if a.channels != c:
         raise ValueError(f"a {a.channels}-channel model cannot denoise a {c}-channel image")
@@ -115,7 +143,8 @@ def denoise_planes(
     rows_per_band = max(1, batch_size // g.count[1])
     for r0 in range(0, g.count[0], rows_per_band):
         band = slice(r0, min(r0 + rows_per_band, g.count[0]))
-        P.overlap_add(acc, model.reconstruct(P.extract_padded(padded, g, a.context, band), sigma), g, r0, win)
+        rows = P.extract_padded(padded, g, a.context, band)
+        P.overlap_add(acc, reconstruct(model, rows, sigma, ensemble), g, r0, win)
     return P.crop(acc, x.shape, g, window)
 
 
@@ -127,6 +156,7 @@ def denoise_image(
     stride: int | None = None,
     window: str | None = None,
     batch_size: int = DEFAULT_BATCH,
+    ensemble: int = 1,
 ) -> np.ndarray:
     """Denoise an image with a trained model.
 
@@ -149,6 +179,10 @@ def denoise_image(
         Stitching weights (default: the model's).
     batch_size : int
         Patches per forward call; bounds memory.
+    ensemble : {1, 2, 4, 8}
+        Average the model's output over this many rotations and reflections
+        of every patch: that many times the time, for a small gain (about
+        +0.06 dB with 8 at sigma 25, see the model card).
 
     Returns
     -------
@@ -176,6 +210,8 @@ def denoise_image(
         raise ValueError(f"stride must be an integer from 1 to the model's patch size {model.arch.patch}; got {stride!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive; got {batch_size}")
+    if not (isinstance(ensemble, (int, np.integer)) and ensemble in ENSEMBLES):
+        raise ValueError(f"ensemble must be one of {ENSEMBLES}; got {ensemble!r}")
     window = window or model.meta.get("window", "flat")
     hwc = P.as_hwc(x)
     if sigma is not None and not (np.isfinite(sigma) and sigma >= 0):
@@ -190,14 +226,13 @@ def denoise_image(
             gain = trained / sigma  # a fixed-level model: scale the noise to the level it knows
         sigma = trained or 0.0
     scaled = hwc * np.float32(gain) if gain != 1.0 else hwc  # no copy of the image when there is nothing to scale
+    how = dict(stride=stride, window=window, batch_size=batch_size, ensemble=ensemble)
     if model.arch.channels == 3 and hwc.shape[2] == 1:
-        out = denoise_planes(model, np.repeat(scaled, 3, axis=2), sigma, stride=stride, window=window, batch_size=batch_size)
-        out = out.mean(axis=2, keepdims=True)
+        out = denoise_planes(model, np.repeat(scaled, 3, axis=2), sigma, **how).mean(axis=2, keepdims=True)
     elif model.arch.channels == 1 and hwc.shape[2] == 3:
-        out = denoise_planes(model, scaled @ OPPONENT.T, sigma, stride=stride, window=window, batch_size=batch_size)
-        out = out @ OPPONENT
+        out = denoise_planes(model, scaled @ OPPONENT.T, sigma, **how) @ OPPONENT
     else:
-        out = denoise_planes(model, scaled, sigma, stride=stride, window=window, batch_size=batch_size)
+        out = denoise_planes(model, scaled, sigma, **how)
     if gain != 1.0:
         out /= gain
     result = from_float(out.reshape(colour.shape), image.dtype)

@@ -62,6 +62,9 @@ def test_eval_prints_and_writes_json(folder, tmp_path, capsys):
     assert "mean" in text and "citrus.png" in text
     res = json.loads(j.read_text())
     assert res["mean"]["psnr"] > res["mean"]["noisy_psnr"]
+    assert main(["eval", "--clean", str(src), "--noise", "gaussian:25", "--ensemble", "2", "--json", str(j)]) == 0
+    ens = json.loads(j.read_text())
+    assert ens["ensemble"] == 2 and ens["mean"]["psnr"] != res["mean"]["psnr"]
 
 
 def test_train_then_run_with_the_new_model(folder, tmp_path, capsys):

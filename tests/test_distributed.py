@@ -12,7 +12,7 @@ from PIL import Image
 
 import denoise
 from denoise import io
-from denoise.distributed import connect, denoise_folder, tiles
+from denoise.distributed import Settings, connect, denoise_folder, tiles
 from denoise.memory import peak_rss_mb
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
@@ -88,6 +88,9 @@ def test_rerun_skips_finished_files_and_redoes_changed_ones(client, photos, tmp_
     assert {e["status"] for e in changed} == {"done"}
     forced = denoise_folder([photos], out, sigma=0.1, overwrite=True, client=client, progress=False)
     assert {e["status"] for e in forced} == {"done"}
+    ensembled = denoise_folder([photos], out, sigma=0.1, ensemble=2, client=client, progress=False)
+    assert {e["status"] for e in ensembled} == {"done"}
+    assert {e["status"] for e in denoise_folder([photos], out, sigma=0.1, ensemble=2, client=client, progress=False)} == {"skipped"}
 
 
 def test_bad_file_is_reported_and_the_rest_complete(client, photos, tmp_path):
@@ -105,17 +108,18 @@ def test_bad_file_is_reported_and_the_rest_complete(client, photos, tmp_path):
     assert not [p for p in out.iterdir() if p.name.endswith(".part")]
 
 
-def test_tiled_equals_untiled(client, tmp_path, default_model):
+@pytest.mark.parametrize("ensemble", [1, 4])
+def test_tiled_equals_untiled(client, tmp_path, default_model, ensemble):
     a, _ = io.read_image(SAMPLES / "mountain_trail_gray.png")
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(a[:200, :260]).save(src / "big.png")
     out = tmp_path / "out"
     # 0.002 MP tiles: ~45x45 cores, 36 tiles for this image
-    entries = denoise_folder([src], out, sigma=25 / 255, tile_megapixels=0.002, client=client, progress=False)
+    entries = denoise_folder([src], out, sigma=25 / 255, ensemble=ensemble, tile_megapixels=0.002, client=client, progress=False)
     assert entries[0]["status"] == "done"
     got, _ = io.read_image(out / "big.png")
-    expected = denoise.denoise_image(default_model, a[:200, :260], 25 / 255)
+    expected = denoise.denoise_image(default_model, a[:200, :260], 25 / 255, ensemble=ensemble)
     diff = np.abs(got.astype(int) - expected.astype(int))
     assert diff.max() <= 1 and np.mean(diff > 0) < 1e-3
 
@@ -352,3 +356,10 @@ def test_150_megapixel_image_stays_within_worker_memory(tmp_path):
         cluster.close()
     assert entries[0]["status"] == "done" and entries[0]["megapixels"] > 149
     assert max(peaks.values()) < 2048, peaks  # MB per worker
+
+
+def test_plain_settings_keep_the_key_older_manifests_hold():
+    # an output made before ensembles existed must still count as done with ensemble=1
+    old = {"model": "abc", "sigma": None, "stride": None, "fmt": "keep", "q": 95}
+    assert Settings().key("abc") == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
+    assert Settings(ensemble=2).key("abc") != Settings().key("abc")

@@ -81,3 +81,21 @@ def test_bad_shapes_are_refused():
         P.stitch(np.zeros((3, 4)), (4, 4), 2, 2)
     with pytest.raises(ValueError, match="window"):
         P.window(4, "hann")
+
+
+def test_dihedral_elements_are_the_eight_symmetries_and_invert():
+    blocks = np.random.default_rng(3).random((2, 5, 5, 3)).astype(np.float32)
+    seen = []
+    for t in range(len(P.DIHEDRAL)):
+        turned = P.dihedral(blocks, t)
+        np.testing.assert_array_equal(P.dihedral(turned, t, inverse=True), blocks)
+        seen.append(turned.tobytes())
+    assert len(set(seen)) == 8  # all distinct
+    np.testing.assert_array_equal(P.dihedral(blocks, 1), blocks.transpose(0, 2, 1, 3))
+    np.testing.assert_array_equal(P.dihedral(blocks, 2), blocks[:, ::-1, ::-1])
+    # the first 2 and 4 elements are closed under composition (subgroups)
+    for n in (2, 4):
+        for a in range(n):
+            for b in range(n):
+                both = P.dihedral(P.dihedral(blocks, a), b).tobytes()
+                assert seen.index(both) < n

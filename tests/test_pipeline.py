@@ -157,3 +157,33 @@ def test_fuzz_denoise_image(image, sigma, stride, batch, window):
     assert out.shape == image.shape and out.dtype == image.dtype
     if out.dtype.kind == "f":
         assert np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("ensemble, turn", [(8, lambda x: np.rot90(x)), (2, lambda x: x.T), (4, lambda x: x[::-1, ::-1])])
+def test_ensemble_makes_the_output_equivariant(default_model, photo_gray, ensemble, turn):
+    # 32x32 with patch 8 / stride 4: the patch grid is symmetric, so averaging over a
+    # group of patch symmetries makes denoising commute with that symmetry of the image
+    x = noisy(photo_gray[:32, :32], 25 / 255, seed=5)
+    single = np.abs(turn(denoise_image(default_model, x, 25 / 255)) - denoise_image(default_model, turn(x), 25 / 255))
+    assert single.max() > 1e-3  # the model alone is not equivariant
+    out = turn(denoise_image(default_model, x, 25 / 255, ensemble=ensemble))
+    np.testing.assert_allclose(out, denoise_image(default_model, turn(x), 25 / 255, ensemble=ensemble), atol=2e-6)
+
+
+def test_ensemble_averages_the_turned_patches(default_model, photo_gray):
+    # ensemble=2 is the mean of the model on each patch and on its transpose, turned back
+    x = noisy(photo_gray[:24, :20], 25 / 255, seed=6)
+    a = default_model.arch
+    full = a.patch + 2 * a.context
+    rows = denoise.patches.extract(x, a.patch, 4, context=a.context)
+    plain = default_model.reconstruct(rows, 0.1).reshape(-1, a.patch, a.patch)
+    flipped = rows.reshape(-1, full, full).transpose(0, 2, 1).reshape(len(rows), -1)
+    back = default_model.reconstruct(flipped, 0.1).reshape(-1, a.patch, a.patch).transpose(0, 2, 1)
+    expected = denoise.patches.stitch(((plain + back) / 2).reshape(len(rows), -1), x.shape, a.patch, 4, window_kind="gaussian")
+    np.testing.assert_allclose(denoise_image(default_model, x, 0.1, ensemble=2), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [0, 3, 16, 2.0, "8"])
+def test_ensemble_must_be_1_2_4_or_8(default_model, photo_gray, bad):
+    with pytest.raises(ValueError, match="ensemble must be one of"):
+        denoise_image(default_model, photo_gray[:16, :16], 0.1, ensemble=bad)
