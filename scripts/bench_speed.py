@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import denoise  # noqa: E402
-from denoise import io  # noqa: E402
+from denoise import distributed, io  # noqa: E402
 from denoise import patches as P  # noqa: E402
 from denoise.distributed import connect, denoise_folder  # noqa: E402
 from denoise.memory import peak_rss_mb  # noqa: E402
@@ -98,11 +98,21 @@ def training_fn(model, batch=256, backend="numba"):
     return lambda: float(step(x, s, y))  # float(): JAX returns before computing unless its result is read
 
 
+STAGES = ("decode", "extract", "forward", "overlap-add", "encode")
+
+
 @contextmanager
-def stage_timers(model):
-    """Time the stages inside denoise_image by wrapping the functions it calls."""
-    totals = {"extract": 0.0, "forward": 0.0, "overlap-add": 0.0}
-    originals = (P.extract_padded, P.overlap_add, model.reconstruct)
+def stage_timers():
+    """Sum the seconds spent in each stage of denoising in this process, by
+    wrapping the functions the pipeline and the folder tasks call (on their
+    modules and class, so every model object and task is counted).
+    ``denoise_image`` is its whole time inside folder tasks, extract, forward
+    and overlap-add included."""
+    totals = dict.fromkeys((*STAGES, "denoise_image"), 0.0)
+    targets = [(io, "read_image", "decode"), (P, "extract_padded", "extract"), (Autoencoder, "reconstruct", "forward"),
+               (P, "overlap_add", "overlap-add"), (io, "encode_image", "encode"),
+               (distributed, "denoise_image", "denoise_image")]
+    originals = [getattr(obj, attr) for obj, attr, _ in targets]
 
     def timed(name, fn):
         def wrapper(*a, **k):
@@ -114,29 +124,36 @@ def stage_timers(model):
 
         return wrapper
 
-    P.extract_padded = timed("extract", originals[0])
-    P.overlap_add = timed("overlap-add", originals[1])
-    model.reconstruct = timed("forward", originals[2])
+    for (obj, attr, name), fn in zip(targets, originals):
+        setattr(obj, attr, timed(name, fn))
     try:
         yield totals
     finally:
-        P.extract_padded, P.overlap_add = originals[:2]
-        del model.reconstruct
+        for (obj, attr, _), fn in zip(targets, originals):
+            setattr(obj, attr, fn)
+
+
+def _start_worker_timers(dask_worker):
+    timers = stage_timers()
+    dask_worker.bench_stage_timers = (timers, timers.__enter__())
+
+
+def _stop_worker_timers(dask_worker):
+    timers, totals = dask_worker.bench_stage_timers
+    timers.__exit__(None, None, None)
+    return dict(totals)
 
 
 def end_to_end(model, path: Path):
     data = path.read_bytes()
-    t0 = time.perf_counter()
-    image, info = io.read_image(path, data)
-    t1 = time.perf_counter()
-    with stage_timers(model) as st:
+    with stage_timers() as st:
+        t0 = time.perf_counter()
+        image, info = io.read_image(path, data)
         out = denoise.denoise_image(model, image, 25 / 255)
-    t2 = time.perf_counter()
-    io.encode_image(out, ".png", info)
-    t3 = time.perf_counter()
-    total = t3 - t0
-    stages = {"decode": t1 - t0, **st, "encode": t3 - t2}
-    stages["other (colour, pad, crop, convert)"] = (t2 - t1) - sum(st.values())
+        io.encode_image(out, ".png", info)
+        total = time.perf_counter() - t0
+    stages = {k: st[k] for k in STAGES}
+    stages["other (colour, pad, crop, convert)"] = total - sum(stages.values())
     mp = image.shape[0] * image.shape[1] / 1e6
     t = time.perf_counter()
     Image.fromarray(out).save(BytesIO(), format="PNG")  # before: Pillow's default zlib level 6
@@ -157,20 +174,24 @@ def photo(megapixels: float, gray: bool, seed=0) -> np.ndarray:
 
 
 def folder_run(src: Path, out: Path, workers: int, model: str, tile: float = 4.0):
+    """(megapixels, seconds, peak RSS per worker, stage seconds summed over the workers)"""
     client, cluster = connect(workers=workers)
     try:
         warm = Path(tempfile.mkdtemp())
         denoise_folder([ROOT / "sample_images" / "dogs_gray.png"], warm, model=model, client=client, progress=False)
+        client.run(_start_worker_timers)
         t = time.perf_counter()
         entries = denoise_folder([src], out, model=model, client=client, progress=False, overwrite=True,
                                  sigma=25 / 255, tile_megapixels=tile)
         dt = time.perf_counter() - t
+        per_worker = client.run(_stop_worker_timers).values()
         rss = client.run(peak_rss_mb)
     finally:
         client.close()
         cluster.close()
     assert all(e["status"] == "done" for e in entries), entries
-    return sum(e["megapixels"] for e in entries), dt, max(rss.values())
+    stages = {k: sum(w[k] for w in per_worker) for k in (*STAGES, "denoise_image")}
+    return sum(e["megapixels"] for e in entries), dt, max(rss.values()), stages
 
 
 def baselines(image: np.ndarray, ours):
@@ -216,6 +237,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="smaller sizes (1, 4, 16 MP), fewer files")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--one-backend", metavar="BACKEND", help=argparse.SUPPRESS)
+    ap.add_argument("--forward-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     model = denoise.load_model(args.model)
     a = model.arch
@@ -223,6 +245,8 @@ def main(argv=None):
         be = args.one_backend
         rate, gemm, ratio = interleaved_ratio(forward_fn(model, be, 4096), a.flops_per_patch() * 4096)
         print(f"  {be:6s} forward          {rate:7.1f} GFLOP/s  (GEMM {gemm:6.1f})  {ratio:6.1%} of GEMM", flush=True)
+        if args.forward_only:
+            return
         for batch in (256, 512, 1024):
             rate, gemm, ratio = interleaved_ratio(training_fn(model, batch, be), 3 * a.flops_per_patch() * batch, rounds=15)
             print(f"  {be:6s} training b{batch:<5d} {rate:7.1f} GFLOP/s  (GEMM {gemm:6.1f})  {ratio:6.1%} of GEMM", flush=True)
@@ -239,6 +263,12 @@ def main(argv=None):
         r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--model", args.model, "--one-backend", be],
                            capture_output=True, text=True)
         print(r.stdout.rstrip() or f"  {be:6s} unavailable: {(r.stderr.strip().splitlines() or ['?'])[-1][:100]}")
+    # each Dask worker of a local cluster is one single-threaded process: its forward pass against its GEMM
+    one = {**os.environ, **dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")}
+    print("  on 1 thread, as in each Dask worker (numpy's GEMM also on 1 thread):")
+    r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--model", args.model, "--one-backend", "numba", "--forward-only"],
+                       capture_output=True, text=True, env=one)
+    print(r.stdout.rstrip() or f"  numba  failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:100]}")
 
     print("\nend to end, one photo (decode, denoise, encode PNG), 1 process")
     for gray in (True, False):
@@ -260,13 +290,20 @@ def main(argv=None):
         src.mkdir()
         n = 4 if args.quick else 8
         for i in range(n):
-            Image.fromarray(photo(1.0, gray=i % 2 == 0, seed=i)).save(src / f"p{i}.png", compress_level=1)
-        print(f"\nfolder of {n} 1-MP photos (half gray, half RGB), Dask LocalCluster")
+            Image.fromarray(photo(2.0, gray=i % 2 == 0, seed=i)).save(src / f"p{i}.png", compress_level=1)
+        print(f"\nfolder of {n} 2-MP photos (half gray, half RGB), Dask LocalCluster of single-threaded workers;")
+        print("  where the workers' time goes, summed over workers, as a share of workers x wall time")
         rates = {}
         for w in sorted({1, args.workers}):
-            mp, dt, rss = folder_run(src, tmp / f"out{w}", w, args.model)
+            mp, dt, rss, st = folder_run(src, tmp / f"out{w}", w, args.model)
             rates[w] = mp / dt
-            print(f"  {w} worker(s): {mp / dt:.3f} Mpix/s, peak RSS/worker {rss:.0f} MB")
+            print(f"  {w} worker(s): {mp / dt:.3f} Mpix/s, peak RSS/worker {rss:.0f} MB; "
+                  f"outside the forward pass {1 - st['forward'] / (w * dt):.1%}")
+            split = {k: st[k] for k in STAGES}
+            split["other in denoise_image (colour, pad, crop, convert)"] = st["denoise_image"] - sum(
+                st[k] for k in ("extract", "forward", "overlap-add"))
+            split["outside the tasks (scheduling, transfers, idle)"] = w * dt - st["denoise_image"] - st["decode"] - st["encode"]
+            print("    " + ", ".join(f"{k} {v / (w * dt):.1%}" for k, v in split.items()))
         if len(rates) > 1:
             print(f"  scaling: {rates[args.workers] / rates[1]:.2f}x with {args.workers} workers")
 
@@ -277,7 +314,7 @@ def main(argv=None):
             d = tmp / f"size{mp_target}"
             d.mkdir()
             Image.fromarray(photo(mp_target, gray=True)).save(d / "x.png", compress_level=1)
-            mp, dt, rss = folder_run(d, tmp / f"o{mp_target}", args.workers, args.model, tile=1.0)
+            mp, dt, rss, _ = folder_run(d, tmp / f"o{mp_target}", args.workers, args.model, tile=1.0)
             times.append((mp, dt))
             print(f"  {mp:6.1f} MP: {dt:7.2f} s  {mp / dt:.3f} Mpix/s  peak RSS/worker {rss:.0f} MB")
         x = np.log([t[0] for t in times])
