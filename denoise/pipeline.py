@@ -126,14 +126,15 @@ def denoise_planes(
     c = x.shape[2]
     if a.channels == 1 and c > 1:
         # plane by plane: patches of a contiguous plane are gathered and stitched faster than those
-        # of one channel of an interleaved image (6.5% less time for the fast model on a 4 MP RGB photo)
-        out = np.empty_like(x)
+        # of one channel of an interleaved image (6.5% less time for the fast model on a 4 MP RGB photo).
+        # The result is planar, seen as (H, W, C); a planar x (see denoise_image) is not copied.
+        out = np.empty((c, *x.shape[:2]), np.float32)
         for k in range(c):
             plane = np.ascontiguousarray(x[:, :, k : k + 1])
-            out[:, :, k : k + 1] = denoise_planes(
+            out[k] = denoise_planes(
                 model, plane, sigma, stride=stride, window=window, batch_size=batch_size, ensemble=ensemble
-            )
-        return out
+            )[:, :, 0]
+        return np.moveaxis(out, 0, 2)
     if a.channels != c:
         raise ValueError(f"a {a.channels}-channel model cannot denoise a {c}-channel image")
     g = P.grid(x.shape, a.patch, stride)
@@ -230,7 +231,11 @@ def denoise_image(
     if model.arch.channels == 3 and hwc.shape[2] == 1:
         out = denoise_planes(model, np.repeat(scaled, 3, axis=2), sigma, **how).mean(axis=2, keepdims=True)
     elif model.arch.channels == 1 and hwc.shape[2] == 3:
-        out = denoise_planes(model, scaled @ OPPONENT.T, sigma, **how) @ OPPONENT
+        # to opponent planes and back, each one matrix product with no interleaved copy in between
+        h, w = hwc.shape[:2]
+        planes = (OPPONENT @ scaled.reshape(-1, 3).T).reshape(3, h, w)
+        out = denoise_planes(model, np.moveaxis(planes, 0, 2), sigma, **how)
+        out = (np.moveaxis(out, 2, 0).reshape(3, -1).T @ OPPONENT).reshape(h, w, 3)
     else:
         out = denoise_planes(model, scaled, sigma, **how)
     if gain != 1.0:
