@@ -35,7 +35,7 @@ from . import io
 from .files import Job, is_within, plan
 from .pipeline import ENSEMBLES, denoise_image, resolve_sigma
 
-__all__ = ["Settings", "denoise_folder", "connect", "tiles"]
+__all__ = ["Settings", "denoise_folder", "connect", "tiles", "largest_first"]
 
 log = logging.getLogger("denoise")
 
@@ -206,6 +206,20 @@ class _Manifest:
             f.write(json.dumps(e) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+def largest_first(jobs: list[Job]) -> list[Job]:
+    """``jobs`` ordered by the work in each file, largest first (files whose header
+    cannot be read last), so that the run does not end with one big image on one
+    worker while the others wait: longest-processing-time-first scheduling."""
+
+    def work(job):
+        try:
+            return io.image_work(job.src)
+        except Exception:
+            return -1
+
+    return sorted(jobs, key=work, reverse=True)  # stable: equal work keeps the given order
 
 
 def _remove_stale_temporaries(output: Path) -> None:
@@ -447,6 +461,7 @@ def denoise_folder(
         else:
             todo.append(job)
 
+    todo = largest_first(todo)
     own, lost = None, []
     show = progress if progress is not None else sys.stderr.isatty()
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), disable=not show, unit="file", dynamic_ncols=True)

@@ -12,7 +12,8 @@ from PIL import Image
 
 import denoise
 from denoise import io
-from denoise.distributed import Settings, connect, denoise_folder, tiles
+from denoise.distributed import Settings, connect, denoise_folder, largest_first, tiles
+from denoise.files import Job
 from denoise.memory import peak_rss_mb
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
@@ -363,3 +364,23 @@ def test_plain_settings_keep_the_key_older_manifests_hold():
     old = {"model": "abc", "sigma": None, "stride": None, "fmt": "keep", "q": 95}
     assert Settings().key("abc") == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
     assert Settings(ensemble=2).key("abc") != Settings().key("abc")
+
+
+def test_largest_first_orders_files_by_pixels_times_colour_planes(tmp_path):
+    rng = np.random.default_rng(0)
+    files = {
+        "gray10.png": Image.fromarray(rng.integers(0, 256, (10, 10), dtype=np.uint8)),  # 100
+        "rgb10.jpg": Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)),  # 300
+        "gray20.png": Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)),  # 400
+        "rgba10.png": Image.fromarray(rng.integers(0, 256, (10, 10, 4), dtype=np.uint8)),  # 300, alpha is free
+        "palette8.png": Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).quantize(16),  # 192: becomes RGB
+        "gray16_12.png": Image.fromarray(rng.integers(0, 65536, (12, 12), dtype=np.uint16)),  # 144
+    }
+    jobs = []
+    for name, im in files.items():
+        im.save(tmp_path / name)
+        jobs.append(Job(tmp_path / name, tmp_path / "out" / name))
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    jobs.insert(0, Job(tmp_path / "broken.png", tmp_path / "out" / "broken.png"))
+    order = [j.src.name for j in largest_first(jobs)]
+    assert order == ["gray20.png", "rgb10.jpg", "rgba10.png", "palette8.png", "gray16_12.png", "gray10.png", "broken.png"]
