@@ -9,9 +9,10 @@ denoise and encode. The model travels once per worker as its file bytes
 worker process (a per-process cache keyed by the file's hash), never
 pickled as a compiled function.
 
-At most a few tasks per worker (whole images or tiles) are in flight at a
-time, so neither the scheduler nor the workers ever hold more than a handful
-of images or tiles, however large the folder or the image.
+Files are submitted largest first (:func:`largest_first`). At most a few
+tasks per worker (whole images or tiles) are in flight at a time, so
+neither the scheduler nor the workers ever hold more than a handful of
+images or tiles, however large the folder or the image.
 """
 
 from __future__ import annotations
