@@ -13,7 +13,7 @@ from . import patches as P
 from .model import Autoencoder
 from .noise import estimate_sigma, parse
 
-__all__ = ["denoise_image", "denoise_planes", "resolve_sigma", "split_alpha", "to_float", "from_float", "ENSEMBLES"]
+__all__ = ["denoise_image", "denoise_planes", "reconstruct", "resolve_sigma", "split_alpha", "to_float", "from_float", "ENSEMBLES"]
 
 DEFAULT_BATCH = 4096
 

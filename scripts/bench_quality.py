@@ -2,8 +2,9 @@
 """Quality benchmark: the shipped models against BM3D/CBM3D, non-local means
 (scikit-image and OpenCV), wavelet and TV denoising, at sigma 15/25/50, on
 real photos none of the models was trained on. Same noise seed for every
-method. Each model also runs with a self-ensemble (``--ensemble``). Prints one table per mode (grayscale, colour) with PSNR, SSIM and
-Mpix/s, and writes a before/after contact sheet.
+method. Each model also runs with a self-ensemble (``--ensemble``). Prints
+one table per mode (grayscale, colour) with PSNR, SSIM and Mpix/s, and
+writes a before/after contact sheet.
 
 Evaluation photos: scikit-image's camera, brick, gravel (gray) and
 astronaut, coffee, chelsea, rocket, motorcycle_left (colour) -- reserved
