@@ -192,9 +192,9 @@ def test_unreadable_file_is_reported(tmp_path):
 def _many(folder: Path, n: int) -> Path:
     a, _ = io.read_image(SAMPLES / "mountain_trail_gray.png")
     folder.mkdir()
-    for i in range(n):
-        y, x = (i * 37) % 300, (i * 53) % 400
-        Image.fromarray(a[y : y + 160, x : x + 200]).save(folder / f"img{i:03d}.png")
+    for i in range(n):  # 320x400 crops: big enough that a run takes seconds, so it can be interrupted midway
+        y, x = (i * 37) % 160, (i * 53) % 240
+        Image.fromarray(a[y : y + 320, x : x + 400]).save(folder / f"img{i:03d}.png")
     return folder
 
 
