@@ -228,26 +228,26 @@ def _open(path, data=None) -> Image.Image:
         return Image.open(_io.BytesIO(data) if data is not None else path)
 
 
+def _header(path) -> tuple[int, tuple[str, ...]]:
+    """(width x height, band names) from the file's header, without decoding it (errors as :func:`read_image`)."""
+
+    def read(im):
+        with im:
+            return im.size[0] * im.size[1], im.getbands()
+
+    return _guard(lambda: read(_open(path)))
+
+
 def image_pixels(path) -> int:
     """Width x height from the file's header, without decoding it (errors as :func:`read_image`)."""
-    return _guard(lambda: _size(_open(path)))
-
-
-def _size(im) -> int:
-    with im:
-        return im.size[0] * im.size[1]
+    return _header(path)[0]
 
 
 def image_work(path) -> int:
     """The pixel-planes a denoiser works through for this file, from its header:
     width x height, x 3 for colour (palette images become colour; alpha costs nothing)."""
-
-    def work(im):
-        with im:
-            gray = im.getbands() in (("L",), ("L", "A"), ("I",), ("F",), ("1",))
-            return im.size[0] * im.size[1] * (1 if gray else 3)
-
-    return _guard(lambda: work(_open(path)))
+    pixels, bands = _header(path)
+    return pixels * (1 if bands in (("L",), ("L", "A"), ("I",), ("F",), ("1",)) else 3)
 
 
 def _read_image(path, data):

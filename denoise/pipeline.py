@@ -13,7 +13,7 @@ from . import patches as P
 from .model import Autoencoder
 from .noise import estimate_sigma, parse
 
-__all__ = ["denoise_image", "denoise_planes", "reconstruct", "resolve_sigma", "split_alpha", "to_float", "from_float", "ENSEMBLES"]
+__all__ = ["denoise_image", "denoise_planes", "reconstruct", "resolve_sigma", "split_alpha", "to_float", "from_float", "ENSEMBLES", "check_ensemble"]
 
 DEFAULT_BATCH = 4096
 
@@ -86,6 +86,12 @@ def resolve_sigma(model: Autoencoder, image: np.ndarray, sigma: float | None) ->
     if sigma is not None or not model.arch.noise_input:
         return sigma
     return _estimate(P.as_hwc(split_alpha(np.asarray(image))[0]))
+
+
+def check_ensemble(ensemble) -> None:
+    """Raise ValueError unless ``ensemble`` is one of :data:`ENSEMBLES`."""
+    if not (isinstance(ensemble, (int, np.integer)) and ensemble in ENSEMBLES):
+        raise ValueError(f"ensemble must be one of {ENSEMBLES}; got {ensemble!r}")
 
 
 def reconstruct(model: Autoencoder, rows: np.ndarray, sigma, ensemble: int = 1) -> np.ndarray:
@@ -214,8 +220,7 @@ def denoise_image(
         raise ValueError(f"stride must be an integer from 1 to the model's patch size {model.arch.patch}; got {stride!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive; got {batch_size}")
-    if not (isinstance(ensemble, (int, np.integer)) and ensemble in ENSEMBLES):
-        raise ValueError(f"ensemble must be one of {ENSEMBLES}; got {ensemble!r}")
+    check_ensemble(ensemble)
     window = window or model.meta.get("window", "flat")
     hwc = P.as_hwc(x)
     if sigma is not None and not (np.isfinite(sigma) and sigma >= 0):

@@ -384,3 +384,9 @@ def test_largest_first_orders_files_by_pixels_times_colour_planes(tmp_path):
     jobs.insert(0, Job(tmp_path / "broken.png", tmp_path / "out" / "broken.png"))
     order = [j.src.name for j in largest_first(jobs)]
     assert order == ["gray20.png", "rgb10.jpg", "rgba10.png", "palette8.png", "gray16_12.png", "gray10.png", "broken.png"]
+
+
+def test_bad_ensemble_fails_before_any_cluster_starts(photos, tmp_path):
+    with pytest.raises(ValueError, match="ensemble must be one of"):
+        denoise_folder([photos], tmp_path / "out", ensemble=3, progress=False)
+    assert not (tmp_path / "out").exists()
