@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .model import Architecture, Autoencoder, compile_mode
 from .noise import Noise, parse
+from .patches import DIHEDRAL, dihedral
 
 __all__ = ["TrainConfig", "PatchSampler", "train", "psnr_from_mse"]
 
@@ -102,10 +103,11 @@ class PatchSampler:
 
     def __init__(self, clean, arch: Architecture, noise: Noise, noisy=None, augment: bool = True):
         self.arch, self.noise, self.augment = arch, noise, augment
-        self.clean = [np.asarray(c, np.float32) if c.ndim == 3 else np.asarray(c, np.float32)[:, :, None] for c in clean]
+        # contiguous float32 (h, w, c): gathered from by flat index
+        self.clean = [np.ascontiguousarray(c if c.ndim == 3 else c[:, :, None], np.float32) for c in clean]
         self.noisy = None
         if noisy is not None:
-            self.noisy = [np.asarray(n, np.float32).reshape(c.shape) for n, c in zip(noisy, self.clean)]
+            self.noisy = [np.ascontiguousarray(n, np.float32).reshape(c.shape) for n, c in zip(noisy, self.clean)]
             self.sigmas = [float(np.std(n - c)) for n, c in zip(self.noisy, self.clean)]
         p = arch.in_patch
         usable = [i for i, c in enumerate(self.clean) if c.shape[0] >= p and c.shape[1] >= p]
@@ -114,56 +116,58 @@ class PatchSampler:
         if arch.channels == 3 and any(self.clean[i].shape[2] != 3 for i in usable):
             raise ValueError("a 3-channel model needs RGB training images")
         self.usable = usable
-        # per image, an (h', w', C, p, p) view of the patch at every position: clean, then noisy if given
-        self._windows = [
-            [np.lib.stride_tricks.sliding_window_view(img, (p, p), axis=(0, 1)) for img in imgs]
-            for imgs in (self.clean, self.noisy) if imgs is not None
-        ]
+        # where each value of a patch lies in its image's flat buffer, from the patch's first value,
+        # under each of the 8 flips and turns (just the identity without augmentation): a
+        # (transforms, p, p) table per image shape. One-channel models index single values of the
+        # (h, w, c) buffer, three-channel ones whole pixels.
+        yx = np.stack(np.meshgrid(np.arange(p), np.arange(p), indexing="ij"), axis=-1)[None]
+        self.transforms = len(DIHEDRAL) if augment else 1
+        moves = np.stack([dihedral(yx, t)[0] for t in range(self.transforms)])
+        self._offsets = {
+            (wd, nc): (moves[..., 0] * wd + moves[..., 1]) * (nc if arch.channels == 1 else 1)
+            for wd, nc in {self.clean[i].shape[1:] for i in usable}
+        }
         area = np.array([self.clean[i].shape[0] * self.clean[i].shape[1] for i in usable], np.float64)
         self.prob = area / area.sum()
 
     def sample(self, n: int, rng: np.random.Generator):
-        """``(noisy_rows, clean_rows, sigma)``: float32 (n, in_pixels), (n, out_size), (n,)."""
+        """``(noisy_rows, clean_rows, sigma)``: float32 (n, in_pixels), (n, out_size), (n,).
+
+        Rows come grouped by image (a batch's order carries no information:
+        it makes one gradient step), so that each image is read with one
+        vectorised gather, never one per patch. Each patch is gathered
+        already flipped or turned, by transformed pixel offsets."""
         a = self.arch
         p, k, q = a.in_patch, a.context, a.patch
         c = a.channels
-        which = rng.choice(len(self.usable), size=n, p=self.prob)
+        which = np.sort(rng.choice(len(self.usable), size=n, p=self.prob))
+        bounds = np.searchsorted(which, np.arange(len(self.usable) + 1))
         u = rng.random((n, 3))  # position y, x and channel of each patch, scaled to its image below
+        t = rng.integers(0, self.transforms, n)  # flip / turn of each patch (an element of DIHEDRAL)
         clean = np.empty((n, p, p, c), np.float32)
         noisy = np.empty_like(clean) if self.noisy is not None else None
         sigma = np.empty(n, np.float32)
-        for w in np.unique(which):  # one vectorised gather per image, never one per patch
-            i = self.usable[w]
-            rows = np.flatnonzero(which == w)
+        for w in np.flatnonzero(np.diff(bounds)):
+            s, e, i = bounds[w], bounds[w + 1], self.usable[w]
             h, wd, nc = self.clean[i].shape
-            y = (u[rows, 0] * (h - p + 1)).astype(np.intp)
-            x = (u[rows, 1] * (wd - p + 1)).astype(np.intp)
-            ch = (u[rows, 2] * nc).astype(np.intp)
-            for windows, dst in zip(self._windows, (clean, noisy)):
-                win = windows[i]
-                dst[rows] = win[y, x].transpose(0, 2, 3, 1) if c == 3 else win[y, x, ch][:, :, :, None]
+            y = (u[s:e, 0] * (h - p + 1)).astype(np.intp)
+            x = (u[s:e, 1] * (wd - p + 1)).astype(np.intp)
+            if c == 1:  # one random channel per patch
+                first = (y * wd + x) * nc + (u[s:e, 2] * nc).astype(np.intp)
+            else:
+                first = y * wd + x
+            index = first[:, None, None] + self._offsets[wd, nc][t[s:e]]
+            for images, dst in zip((self.clean, self.noisy), (clean, noisy)):
+                if images is not None:
+                    dst[s:e] = images[i].reshape(-1, c)[index] if c == 3 else images[i].reshape(-1)[index][..., None]
             if noisy is not None:
-                sigma[rows] = self.sigmas[i]
-        if self.augment:
-            t = rng.integers(0, 8, n)
-            for code in range(1, 8):
-                sel = t == code
-                if sel.any():
-                    clean[sel] = _dihedral(clean[sel], code)
-                    if noisy is not None:
-                        noisy[sel] = _dihedral(noisy[sel], code)
+                sigma[s:e] = self.sigmas[i]
         if noisy is None:
             levels = self.noise.draw_levels(n, rng)
             noisy = self.noise.add(clean, rng, levels)
             sigma[:] = levels / 255.0 if self.noise.kind in ("gaussian", "speckle") else 0.0
         target = clean[:, k : k + q, k : k + q, :].reshape(n, -1)
         return noisy.reshape(n, -1), np.ascontiguousarray(target), sigma
-
-
-def _dihedral(batch: np.ndarray, code: int) -> np.ndarray:
-    """One of the 8 flips/rotations of a batch of (n, p, p, c) patches."""
-    out = np.rot90(batch, code % 4, axes=(1, 2))
-    return np.ascontiguousarray(out[:, :, ::-1] if code >= 4 else out)
 
 
 # ------------------------------------------------------------------------

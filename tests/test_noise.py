@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from denoise.noise import estimate_sigma, parse
+from denoise.noise import estimate_sigma, parse, standard_normal
 
 from .conftest import noisy
 
@@ -32,6 +32,22 @@ def test_gaussian_has_the_asked_sigma_and_is_seeded():
     np.testing.assert_array_equal(a, b)
     assert a.dtype == np.float32
     assert abs(np.std(a - x) - 25 / 255) < 0.002
+
+
+@pytest.mark.parametrize("shape", [(1,), (3, 5, 7), (2_000_001,)])
+def test_standard_normal_is_a_seeded_unit_gaussian(shape):
+    z = standard_normal(np.random.default_rng(11), shape)
+    assert z.shape == shape and z.dtype == np.float32
+    np.testing.assert_array_equal(z, standard_normal(np.random.default_rng(11), shape))
+    if z.size > 1000:
+        # the moments and the mass within 1, 2 and 3 sigma of N(0, 1), to about 5 standard errors
+        assert abs(z.mean()) < 0.004 and abs(z.std() - 1) < 0.003
+        assert abs(np.mean(z.astype(np.float64) ** 3)) < 0.02 and abs(np.mean(z.astype(np.float64) ** 4) - 3) < 0.03
+        for k, mass in ((1, 0.682689), (2, 0.954500), (3, 0.997300)):
+            assert abs(np.mean(np.abs(z) < k) - mass) < 0.0017
+        # and the two halves of each Box-Muller pair are not correlated
+        half = z.size // 2
+        assert abs(np.corrcoef(z[:half], z[half : 2 * half])[0, 1]) < 0.004
 
 
 def test_range_draws_levels_inside_and_per_row():

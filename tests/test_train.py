@@ -3,6 +3,7 @@ import pytest
 
 import denoise
 from denoise.noise import parse
+from denoise.patches import DIHEDRAL, dihedral
 from denoise.train import PatchSampler
 
 from .conftest import TINY
@@ -62,24 +63,39 @@ def test_sampler_shapes_and_augmentation(training_photos):
     assert np.std(centre - y) == pytest.approx(25 / 255, rel=0.15)
 
 
+def _windows(images, size, channels):
+    """Every (size, size, channels) window of the images (one channel at a
+    time for one-channel patches), as a set of bytes."""
+    found = set()
+    for img in images:
+        win = np.lib.stride_tricks.sliding_window_view(img, (size, size), axis=(0, 1))  # (h', w', 3, s, s)
+        win = win.transpose(0, 1, 3, 4, 2) if channels == 3 else np.moveaxis(win, 2, 0)[..., None]
+        found.update(w.tobytes() for w in np.ascontiguousarray(win).reshape(-1, size, size, channels))
+    return found
+
+
 @pytest.mark.parametrize("channels", [1, 3])
-def test_sampled_patches_are_windows_of_the_images(training_photos, channels):
+@pytest.mark.parametrize("augment", [False, True])
+def test_sampled_patches_are_windows_of_the_images(training_photos, channels, augment):
     arch = denoise.Architecture(patch=4, context=2, channels=channels, hidden=(8,))
     rgb = [np.stack([p, 0.8 * p, 0.6 * p], axis=2) if p.ndim == 2 else p for p in training_photos]
-    s = PatchSampler(rgb, arch, parse("gaussian:25"), noisy=rgb, augment=False)  # noisy == clean: the raw windows
-    x, y, sig = s.sample(40, np.random.default_rng(3))
-    assert not sig.any()
-    rows = x.reshape(40, 8, 8, channels)
-    found = 0
-    for img in rgb:
-        win = np.lib.stride_tricks.sliding_window_view(img, (8, 8), axis=(0, 1))  # (h', w', 3, 8, 8)
-        win = win.transpose(0, 1, 3, 4, 2) if channels == 3 else np.moveaxis(win, 2, 0)[..., None]
-        flat = win.reshape(-1, 8 * 8 * channels)
-        for r in rows.reshape(40, -1):
-            found += bool(np.any(np.all(flat == r, axis=1)))
-    assert found == 40
+    paired = [2 * img for img in rgb]  # "noisy" = 2 x clean, exactly: shows the pairing
+    s = PatchSampler(rgb, arch, parse("gaussian:25"), noisy=paired, augment=augment)
+    n = 200
+    x, y, sig = s.sample(n, np.random.default_rng(3))
+    assert set(sig) <= {np.float32(np.std(img)) for img in rgb}  # sigma = std(noisy - clean) of the image
+    rows = x.reshape(n, 8, 8, channels) / 2
+    # the target is the centre of the same patch, flipped or turned with it
+    np.testing.assert_array_equal(rows[:, 2:6, 2:6].reshape(n, -1), y)
+    windows = _windows(rgb, 8, channels)
+    used = set()
+    for r in rows:
+        hits = [t for t in range(len(DIHEDRAL)) if np.ascontiguousarray(dihedral(r[None], t, inverse=True)[0]).tobytes() in windows]
+        assert hits, "a sampled patch is no window of any image, under any flip or turn"
+        used.add(hits[0])
+    assert used == (set(range(len(DIHEDRAL))) if augment else {0})
     # positions and images vary
-    assert len({r.tobytes() for r in rows.reshape(40, -1)}) == 40
+    assert len({r.tobytes() for r in rows}) > 0.95 * n  # (a flat or clipped patch may repeat)
 
 
 @pytest.mark.parametrize(
