@@ -7,13 +7,15 @@ origin is a multiple of ``stride`` sees the same grid as the whole image.
 Pixels outside the image are reflect-padded. A patch may carry ``context``
 extra pixels on each side (the model's input is larger than its output).
 
-Every function here is pure numpy: arrays in, arrays out.
+Every function here takes and returns numpy arrays. All but one are numpy
+operations; the overlap-add is a small Numba kernel (see :func:`overlap_add`).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 __all__ = ["Grid", "grid", "extract", "extract_padded", "accumulator", "crop", "stitch", "window", "window1d", "weight_sum", "overlap_add", "pad", "DIHEDRAL", "dihedral"]
@@ -191,18 +193,38 @@ def overlap_add(
 ) -> None:
     """Add weighted ``patches`` (N, size*size*C) of grid rows starting at
     ``first_row`` into ``acc`` (padded (H', W', C), pixel (0, 0) of the image at
-    (-g.start[0], -g.start[1])). In place; one numpy operation per pixel of a
-    patch, never one per patch."""
+    (-g.start[0], -g.start[1])). In place.
+
+    A compiled loop over the patches' pixels. As numpy operations (one per
+    pixel of a patch, each over every patch, strided) it took 3.5x as long
+    for the ``fast`` model's geometry, 8 x 8 patches at stride 4 (65-73 ms
+    against 19-21 ms on a 2 MP plane, one thread): each operation strode
+    through the whole accumulator.
+    """
     p, s, c = g.size, g.stride, acc.shape[2]
     nx = g.count[1]
     ny = patches.shape[0] // nx
-    blocks = patches.reshape(ny, nx, p, p, c)
+    if patches.shape != (ny * nx, p * p * c) or weights.shape != (p, p):
+        raise ValueError(f"patches {patches.shape} and weights {weights.shape} do not fit a grid of {nx} patches "
+                         f"per row of {p}x{p}x{c}")
     y0 = first_row * s
-    for dy in range(p):
-        ys = slice(y0 + dy, y0 + dy + (ny - 1) * s + 1, s)
-        for dx in range(p):
-            xs = slice(dx, dx + (nx - 1) * s + 1, s)
-            acc[ys, xs] += blocks[:, :, dy, dx] * weights[dy, dx]
+    if ny and (y0 < 0 or y0 + (ny - 1) * s + p > acc.shape[0] or (nx - 1) * s + p > acc.shape[1]):
+        raise ValueError(f"grid rows {first_row}..{first_row + ny - 1} do not fit an accumulator of shape {acc.shape}")
+    _overlap_add(acc, patches.reshape(ny, nx, p, p, c), s, y0, np.asarray(weights, np.float32))
+
+
+@numba.njit(cache=True, nogil=True)
+def _overlap_add(acc, blocks, stride, y0, weights):  # shapes checked by overlap_add: Numba does not bound-check
+    ny, nx, p, _, c = blocks.shape
+    for i in range(ny):
+        for dy in range(p):
+            row = acc[y0 + i * stride + dy]
+            for j in range(nx):
+                x0 = j * stride
+                for dx in range(p):
+                    w = weights[dy, dx]
+                    for k in range(c):
+                        row[x0 + dx, k] += blocks[i, j, dy, dx, k] * w
 
 
 def stitch(

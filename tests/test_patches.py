@@ -65,6 +65,30 @@ def test_tile_on_the_global_grid_sees_the_same_patches():
     np.testing.assert_array_equal(rows_t, rows_w)
 
 
+@pytest.mark.parametrize("size, stride, channels", [(8, 4, 1), (5, 3, 3), (4, 4, 2), (3, 1, 1)])
+def test_overlap_add_matches_a_per_patch_loop(size, stride, channels):
+    rng = np.random.default_rng(size * 10 + stride)
+    shape = (23, 19, channels)
+    g = P.grid(shape, size, stride)
+    first, last = 1, g.count[0] - 1  # a band of grid rows, not starting at the top
+    patches = rng.random(((last - first) * g.count[1], size * size * channels), dtype=np.float32)
+    weights = P.window(size, "gaussian")
+    acc = P.accumulator(shape, g)
+    acc[:] = rng.random(acc.shape, dtype=np.float32)  # adds to what is there
+    expected = acc.copy()
+    blocks = patches.reshape(last - first, g.count[1], size, size, channels)
+    for i in range(last - first):
+        for j in range(g.count[1]):
+            y, x = (first + i) * stride, j * stride
+            expected[y : y + size, x : x + size] += blocks[i, j] * weights[:, :, None]
+    P.overlap_add(acc, patches, g, first, weights)
+    np.testing.assert_allclose(acc, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="do not fit"):  # the kernel does not bound-check: overlap_add must
+        P.overlap_add(acc[:-1], patches, g, first + 1, weights)
+    with pytest.raises(ValueError, match="do not fit"):
+        P.overlap_add(acc, patches[:, :-1], g, first, weights)
+
+
 @pytest.mark.parametrize(
     "args, match",
     [((0, 1), "patch size"), ((4, 0), "stride"), ((4, 5), "stride"), ((4, 2.5), "stride")],
