@@ -3,11 +3,16 @@
 machine's float32 GEMM rate.
 
 Prints: numpy GEMM peak; the model's forward GFLOP/s and ratio per backend;
-end-to-end Mpix/s of one photo with the time split by stage; training
-GFLOP/s and ratio; 1-vs-N worker scaling on a folder; the size-scaling
-exponent (1, 4, 16, 64 MP) with peak memory per worker; and OpenCV
-fastNlMeans and BM3D Mpix/s on the same photo (if installed:
+training GFLOP/s and ratio, for the step alone and for the training loop
+with its patch sampler; end-to-end Mpix/s of one photo with the time split by
+stage and the forward pass's rate as it runs there; 1-vs-N worker scaling on
+a folder, with each worker's forward rate against its own 1-thread GEMM; the
+size-scaling exponent (1, 4, 16, 64 MP) with peak memory per worker; and
+OpenCV fastNlMeans and BM3D Mpix/s on the same photo (if installed:
 ``pip install -e ".[bench]"``).
+
+Rates are sustained (calls back to back, as in a run) unless a line says
+otherwise; see :func:`interleaved_ratio`.
 
 Usage::
 
@@ -40,7 +45,8 @@ from denoise import patches as P  # noqa: E402
 from denoise.distributed import connect, denoise_folder  # noqa: E402
 from denoise.memory import peak_rss_mb  # noqa: E402
 from denoise.model import Autoencoder  # noqa: E402
-from denoise.train import TrainConfig, compile_step  # noqa: E402
+from denoise.noise import parse  # noqa: E402
+from denoise.train import PatchSampler, TrainConfig, compile_step  # noqa: E402
 
 PHOTO = ROOT / "sample_images" / "honey_bee.jpg"
 
@@ -61,25 +67,46 @@ def gemm_peak(n=4096) -> float:
     return 2 * n**3 / median_time(lambda: a @ b) / 1e9
 
 
-def interleaved_ratio(fn, flops: float, rounds=7, n=4096) -> tuple[float, float, float]:
-    """``(GFLOP/s of fn, GEMM GFLOP/s, median ratio)``, timing fn and a GEMM
-    alternately so both see the same machine load; the median of the per-round ratios.
-    A pause between the two lets each BLAS library's threads stop spinning
-    (numpy's and scipy's OpenBLAS, which Numba calls, are separate thread pools)."""
+def interleaved_ratio(fn, flops: float, rounds=7, n=4096, seconds=0.5) -> dict:
+    """Rates of ``fn`` against numpy's GEMM, timed alternately so that all see
+    the same machine load; medians over rounds of GFLOP/s and of per-round ratios.
+
+    ``fn`` is timed two ways each round: as one call after a pause, and
+    sustained, called back to back for ``seconds``, as the pipeline calls
+    the forward pass and the training loop its step. A lone call pays for
+    waking BLAS threads and refilling caches, which a run of calls pays
+    once (on this machine the 9 ms forward call of the ``fast`` model took
+    1.8 ms more after a 50 ms pause). The pauses let each BLAS library's threads stop spinning
+    (numpy's and scipy's OpenBLAS, which Numba calls, are separate pools).
+    Returns ``dict(gemm=, sustained=, sustained_ratio=, single=, single_ratio=)``."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = np.random.default_rng(1).random((n, n), dtype=np.float32)
     fn(), a @ b
-    rates, peaks = [], []
+    rows = []
     for _ in range(rounds):
         time.sleep(0.5)
         t = time.perf_counter()
         fn()
-        rates.append(flops / (time.perf_counter() - t) / 1e9)
+        single = flops / (time.perf_counter() - t) / 1e9
+        time.sleep(0.5)
+        calls, t = 0, time.perf_counter()
+        while calls == 0 or time.perf_counter() - t < seconds:
+            fn()
+            calls += 1
+        sustained = calls * flops / (time.perf_counter() - t) / 1e9
         time.sleep(0.5)
         t = time.perf_counter()
         a @ b
-        peaks.append(2 * n**3 / (time.perf_counter() - t) / 1e9)
-    return float(np.median(rates)), float(np.median(peaks)), float(np.median(np.array(rates) / np.array(peaks)))
+        rows.append((2 * n**3 / (time.perf_counter() - t) / 1e9, sustained, single))
+    gemm, sustained, single = np.array(rows).T
+    return dict(gemm=float(np.median(gemm)), sustained=float(np.median(sustained)),
+                sustained_ratio=float(np.median(sustained / gemm)), single=float(np.median(single)),
+                single_ratio=float(np.median(single / gemm)))
+
+
+def ratio_line(label: str, r: dict) -> str:
+    return (f"  {label:24s} {r['sustained']:7.1f} GFLOP/s  (GEMM {r['gemm']:6.1f})  {r['sustained_ratio']:6.1%} of GEMM;"
+            f"  one call after a pause {r['single']:6.1f} GFLOP/s, {r['single_ratio']:6.1%}")
 
 
 def forward_fn(model, backend, batch):
@@ -88,14 +115,29 @@ def forward_fn(model, backend, batch):
     return lambda: ae.reconstruct(x, 0.1)
 
 
-def training_fn(model, batch=256, backend="numba"):
+def training_fn(model, batch=256, backend="numba", sampler=None):
+    """One training step on fixed rows, or with ``sampler`` one iteration of
+    the training loop: draw a batch of patches, then step."""
     ae = Autoencoder(model.arch, weights=model.get_weights(), backend=backend)
     step, _, _ = compile_step(ae, TrainConfig(steps=1, batch_size=batch, backend=backend))
     rng = np.random.default_rng(0)
     x = rng.random((batch, model.arch.in_size - model.arch.noise_input), dtype=np.float32)
     y = rng.random((batch, model.arch.out_size), dtype=np.float32)
     s = np.full(batch, 0.1, np.float32)
+    if sampler is not None:
+        return lambda: float(step(*_noisy_sigma_clean(sampler.sample(batch, rng))))
     return lambda: float(step(x, s, y))  # float(): JAX returns before computing unless its result is read
+
+
+def _noisy_sigma_clean(batch):
+    noisy, clean, sigma = batch
+    return noisy, sigma, clean
+
+
+def loop_sampler(model):
+    """A patch sampler over the sample photos, with the shipped models' noise range."""
+    photos = [io.read_float(p) for p in io.list_images(ROOT / "sample_images")]
+    return PatchSampler(photos, model.arch, parse("gaussian:0-55"))
 
 
 STAGES = ("decode", "extract", "forward", "overlap-add", "encode")
@@ -108,7 +150,7 @@ def stage_timers():
     modules and class, so every model object and task is counted).
     ``denoise_image`` is its whole time inside folder tasks, extract, forward
     and overlap-add included."""
-    totals = dict.fromkeys((*STAGES, "denoise_image"), 0.0)
+    totals = dict.fromkeys((*STAGES, "denoise_image", "forward FLOPs"), 0.0)
     targets = [(io, "read_image", "decode"), (P, "extract_padded", "extract"), (Autoencoder, "reconstruct", "forward"),
                (P, "overlap_add", "overlap-add"), (io, "encode_image", "encode"),
                (distributed, "denoise_image", "denoise_image")]
@@ -121,6 +163,8 @@ def stage_timers():
                 return fn(*a, **k)
             finally:
                 totals[name] += time.perf_counter() - t
+                if name == "forward":  # Autoencoder.reconstruct(self, rows, sigma)
+                    totals["forward FLOPs"] += a[0].arch.flops_per_patch() * len(a[1])
 
         return wrapper
 
@@ -146,6 +190,7 @@ def _stop_worker_timers(dask_worker):
 
 def end_to_end(model, path: Path):
     data = path.read_bytes()
+    denoise.denoise_image(model, np.zeros((64, 64), np.uint8), 25 / 255)  # compile outside the timing
     with stage_timers() as st:
         t0 = time.perf_counter()
         image, info = io.read_image(path, data)
@@ -154,11 +199,12 @@ def end_to_end(model, path: Path):
         total = time.perf_counter() - t0
     stages = {k: st[k] for k in STAGES}
     stages["other (colour, pad, crop, convert)"] = total - sum(stages.values())
+    forward_rate = st["forward FLOPs"] / st["forward"] / 1e9
     mp = image.shape[0] * image.shape[1] / 1e6
     t = time.perf_counter()
     Image.fromarray(out).save(BytesIO(), format="PNG")  # before: Pillow's default zlib level 6
     encode_level6 = time.perf_counter() - t
-    return mp, total, stages, encode_level6
+    return mp, total, stages, encode_level6, forward_rate
 
 
 def photo(megapixels: float, gray: bool, seed=0) -> np.ndarray:
@@ -186,11 +232,13 @@ def folder_run(src: Path, out: Path, workers: int, model: str, tile: float = 4.0
         dt = time.perf_counter() - t
         per_worker = client.run(_stop_worker_timers).values()
         rss = client.run(peak_rss_mb)
+        gemm = client.run(gemm_peak, 2048)  # every worker at once, each on its one thread
     finally:
         client.close()
         cluster.close()
     assert all(e["status"] == "done" for e in entries), entries
-    stages = {k: sum(w[k] for w in per_worker) for k in (*STAGES, "denoise_image")}
+    stages = {k: sum(w[k] for w in per_worker) for k in (*STAGES, "denoise_image", "forward FLOPs")}
+    stages["worker GEMM"] = float(np.median(list(gemm.values())))
     return sum(e["megapixels"] for e in entries), dt, max(rss.values()), stages
 
 
@@ -243,21 +291,25 @@ def main(argv=None):
     a = model.arch
     if args.one_backend:
         be = args.one_backend
-        rate, gemm, ratio = interleaved_ratio(forward_fn(model, be, 4096), a.flops_per_patch() * 4096)
-        print(f"  {be:6s} forward          {rate:7.1f} GFLOP/s  (GEMM {gemm:6.1f})  {ratio:6.1%} of GEMM", flush=True)
+        print(ratio_line(f"{be} forward", interleaved_ratio(forward_fn(model, be, 4096), a.flops_per_patch() * 4096)), flush=True)
         if args.forward_only:
             return
         for batch in (256, 512, 1024):
-            rate, gemm, ratio = interleaved_ratio(training_fn(model, batch, be), 3 * a.flops_per_patch() * batch, rounds=15)
-            print(f"  {be:6s} training b{batch:<5d} {rate:7.1f} GFLOP/s  (GEMM {gemm:6.1f})  {ratio:6.1%} of GEMM", flush=True)
+            r = interleaved_ratio(training_fn(model, batch, be), 3 * a.flops_per_patch() * batch, rounds=9)
+            print(ratio_line(f"{be} training step b{batch}", r), flush=True)
+        sampler = loop_sampler(model)
+        for batch in (512, 1024):
+            r = interleaved_ratio(training_fn(model, batch, be, sampler), 3 * a.flops_per_patch() * batch, rounds=9)
+            print(ratio_line(f"{be} sample+step b{batch}", r), flush=True)
         return
     print(f"model {args.model}: patch {a.patch}+2x{a.context} context, hidden {list(a.hidden)}, stride {model.stride}, "
           f"{a.flops_per_patch() / 1e6:.2f} MFLOP/patch, {a.flops_per_pixel(model.stride) / 1e3:.0f} kFLOP/pixel/plane")
     peak = gemm_peak()
     print(f"\nnumpy float32 GEMM (4096^3): {peak:.1f} GFLOP/s  ({os.cpu_count()} cores)")
 
-    print("\nforward pass (batch 4096) and training step (batch 256, 512 and 1024; forward+backward = 3x forward FLOPs),")
-    print("each timed alternately with the GEMM; median of per-round ratios")
+    print("\nforward pass (batch 4096); training step alone (batch 256, 512 and 1024; forward+backward = 3x forward")
+    print("FLOPs); and the training loop, patch sampler included (batch 512 and 1024). Each timed alternately with")
+    print("the GEMM, sustained (calls back to back for 0.5 s) and as one call after a pause; medians of per-round ratios")
     print("(each backend in its own process: JAX's thread pool would slow everything measured after it)")
     for be in args.backends.split(","):
         r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--model", args.model, "--one-backend", be],
@@ -275,9 +327,10 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "photo.png"
             Image.fromarray(photo(4.0, gray)).save(p, compress_level=1)
-            mp, total, stages, encode6 = end_to_end(model, p)
+            mp, total, stages, encode6, forward_rate = end_to_end(model, p)
         kind = "gray" if gray else "RGB"
-        print(f"  {kind} {mp:.1f} MP: {total:.2f} s, {mp / total:.3f} Mpix/s; forward {stages['forward'] / total:.0%} of time")
+        print(f"  {kind} {mp:.1f} MP: {total:.2f} s, {mp / total:.3f} Mpix/s; forward {stages['forward'] / total:.0%} of time, "
+              f"at {forward_rate:.1f} GFLOP/s ({forward_rate / peak:.1%} of the GEMM rate above)")
         for k, v in stages.items():
             print(f"    {k:36s} {v:7.3f} s  {v / total:6.1%}")
         before = total - stages["encode"] + encode6
@@ -297,8 +350,10 @@ def main(argv=None):
         for w in sorted({1, args.workers}):
             mp, dt, rss, st = folder_run(src, tmp / f"out{w}", w, args.model)
             rates[w] = mp / dt
+            rate = st["forward FLOPs"] / st["forward"] / 1e9
             print(f"  {w} worker(s): {mp / dt:.3f} Mpix/s, peak RSS/worker {rss:.0f} MB; "
-                  f"outside the forward pass {1 - st['forward'] / (w * dt):.1%}")
+                  f"outside the forward pass {1 - st['forward'] / (w * dt):.1%}; forward pass at {rate:.1f} GFLOP/s per worker, "
+                  f"{rate / st['worker GEMM']:.1%} of a worker's 1-thread GEMM ({st['worker GEMM']:.1f}, all workers at once)")
             split = {k: st[k] for k in STAGES}
             split["other in denoise_image (colour, pad, crop, convert)"] = st["denoise_image"] - sum(
                 st[k] for k in ("extract", "forward", "overlap-add"))
