@@ -232,7 +232,7 @@ def folder_run(src: Path, out: Path, workers: int, model: str, tile: float = 4.0
         dt = time.perf_counter() - t
         per_worker = client.run(_stop_worker_timers).values()
         rss = client.run(peak_rss_mb)
-        gemm = client.run(gemm_peak, 2048)  # every worker at once, each on its one thread
+        gemm = client.run(gemm_peak, 2048)  # every worker at once, each on its one thread; after the peak RSS
     finally:
         client.close()
         cluster.close()
@@ -327,10 +327,12 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "photo.png"
             Image.fromarray(photo(4.0, gray)).save(p, compress_level=1)
+            before = gemm_peak()
             mp, total, stages, encode6, forward_rate = end_to_end(model, p)
+            beside = (before + gemm_peak()) / 2  # the machine's rate drifts: measured just before and after
         kind = "gray" if gray else "RGB"
         print(f"  {kind} {mp:.1f} MP: {total:.2f} s, {mp / total:.3f} Mpix/s; forward {stages['forward'] / total:.0%} of time, "
-              f"at {forward_rate:.1f} GFLOP/s ({forward_rate / peak:.1%} of the GEMM rate above)")
+              f"at {forward_rate:.1f} GFLOP/s ({forward_rate / beside:.1%} of GEMM, {beside:.1f} GFLOP/s, measured beside it)")
         for k, v in stages.items():
             print(f"    {k:36s} {v:7.3f} s  {v / total:6.1%}")
         before = total - stages["encode"] + encode6
@@ -353,7 +355,8 @@ def main(argv=None):
             rate = st["forward FLOPs"] / st["forward"] / 1e9
             print(f"  {w} worker(s): {mp / dt:.3f} Mpix/s, peak RSS/worker {rss:.0f} MB; "
                   f"outside the forward pass {1 - st['forward'] / (w * dt):.1%}; forward pass at {rate:.1f} GFLOP/s per worker, "
-                  f"{rate / st['worker GEMM']:.1%} of a worker's 1-thread GEMM ({st['worker GEMM']:.1f}, all workers at once)")
+                  f"{rate / st['worker GEMM']:.1%} of a worker's 1-thread GEMM ({st['worker GEMM']:.1f}, all workers at once, "
+                  f"right after)")
             split = {k: st[k] for k in STAGES}
             split["other in denoise_image (colour, pad, crop, convert)"] = st["denoise_image"] - sum(
                 st[k] for k in ("extract", "forward", "overlap-add"))
