@@ -43,6 +43,8 @@ DATA = Path.home() / ".cache" / "denoise" / "training_data" / "photos"
 
 DEFAULT_ARCH = Architecture(patch=8, context=4, channels=1, hidden=(768, 384, 768), noise_input=True, residual=True)
 FAST_ARCH = Architecture(patch=8, context=4, channels=1, hidden=(256, 128, 256), noise_input=True, residual=True)
+# A candidate successor to "fast" (not shipped): wide layers a 2-core BLAS runs near its peak, at stride 8.
+FAST_WIDE_ARCH = Architecture(patch=16, context=4, channels=1, hidden=(768, 768), noise_input=True, residual=True)
 
 MODELS = {
     # Blind (noise-level-conditioned) per-channel model: one model for sigma 0-55. Stage 1 of "default".
@@ -82,6 +84,12 @@ def continued(first: str, **changes) -> dict:
 MODELS["default-stage2"] = continued("default-stage1", batch_size=512, lr=3e-4, steps=120_000, seed=20261201)
 MODELS["default"] = continued("default-stage2", batch_size=1024, lr=2e-4, steps=60_000, seed=20261203)
 MODELS["fast"] = continued("fast-stage1", lr=3e-4, steps=150_000, seed=20261202)
+
+# The candidate: fast-stage1's recipe with FAST_WIDE_ARCH (2.1x the FLOPs per pixel), then a second stage
+# like fast's. Stage 1 was first trained as a trial, in three calls across two sessions (the sampler's
+# random stream changed between them), so a rerun will not repeat its weights.
+MODELS["fast-wide-stage1"] = dict(MODELS["fast-stage1"], arch=FAST_WIDE_ARCH, stride=8)
+MODELS["fast-wide"] = continued("fast-wide-stage1", lr=3e-4, steps=150_000, seed=20261204)
 
 
 def load_photos(folder: Path):
