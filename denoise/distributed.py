@@ -34,7 +34,7 @@ import numpy as np
 
 from . import io
 from .files import Job, is_within, plan
-from .pipeline import check_ensemble, denoise_image, resolve_sigma
+from .pipeline import check_ensemble, check_stride, denoise_image, resolve_sigma
 
 __all__ = ["Settings", "denoise_folder", "connect", "tiles", "largest_first"]
 
@@ -459,8 +459,8 @@ def denoise_folder(
     model_data = model_file.read_bytes()
     sha = hashlib.sha256(model_data).hexdigest()
     local = io.load_model(model_file, data=model_data)  # refuses a bad file here, before any worker sees it
-    if stride is not None and not 1 <= stride <= local.arch.patch:
-        raise ValueError(f"stride must be from 1 to the model's patch size {local.arch.patch}; got {stride}")
+    if stride is not None:
+        check_stride(local, stride)  # as denoise_image would, but before any cluster starts
     check_ensemble(ensemble)  # here too, so a bad value fails before any cluster starts
     settings = Settings(sigma, stride, fmt, jpeg_quality, int(tile_megapixels * 1e6), ensemble)
     key = settings.key(sha)

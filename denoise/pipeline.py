@@ -13,7 +13,7 @@ from . import patches as P
 from .model import Autoencoder
 from .noise import estimate_sigma, parse
 
-__all__ = ["denoise_image", "denoise_planes", "reconstruct", "resolve_sigma", "split_alpha", "to_float", "from_float", "ENSEMBLES", "check_ensemble"]
+__all__ = ["denoise_image", "denoise_planes", "reconstruct", "resolve_sigma", "split_alpha", "to_float", "from_float", "ENSEMBLES", "check_ensemble", "check_stride"]
 
 DEFAULT_BATCH = 4096
 
@@ -92,6 +92,15 @@ def check_ensemble(ensemble) -> None:
     """Raise ValueError unless ``ensemble`` is one of :data:`ENSEMBLES`."""
     if not (isinstance(ensemble, (int, np.integer)) and ensemble in ENSEMBLES):
         raise ValueError(f"ensemble must be one of {ENSEMBLES}; got {ensemble!r}")
+
+
+def check_stride(model: Autoencoder, stride) -> int:
+    """``stride``, or the model's default stride if None; ValueError unless it
+    is an integer from 1 to the model's patch size."""
+    stride = model.stride if stride is None else stride
+    if not (isinstance(stride, (int, np.integer)) and 1 <= stride <= model.arch.patch):
+        raise ValueError(f"stride must be an integer from 1 to the model's patch size {model.arch.patch}; got {stride!r}")
+    return int(stride)
 
 
 def reconstruct(model: Autoencoder, rows: np.ndarray, sigma, ensemble: int = 1) -> np.ndarray:
@@ -215,9 +224,7 @@ def denoise_image(
     x = to_float(colour)
     if colour.dtype.kind == "f" and not np.all(np.isfinite(x)):  # integer images are always finite
         raise ValueError("image contains NaN or Inf; replace them (e.g. numpy.nan_to_num) before denoising")
-    stride = model.stride if stride is None else stride
-    if not (isinstance(stride, (int, np.integer)) and 1 <= stride <= model.arch.patch):
-        raise ValueError(f"stride must be an integer from 1 to the model's patch size {model.arch.patch}; got {stride!r}")
+    stride = check_stride(model, stride)
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive; got {batch_size}")
     check_ensemble(ensemble)

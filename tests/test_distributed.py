@@ -394,7 +394,9 @@ def test_largest_first_orders_files_by_pixels_times_colour_planes(tmp_path):
     assert order == ["gray20.png", "rgb10.jpg", "rgba10.png", "palette8.png", "gray16_12.png", "gray10.png", "broken.png"]
 
 
-def test_bad_ensemble_fails_before_any_cluster_starts(photos, tmp_path):
-    with pytest.raises(ValueError, match="ensemble must be one of"):
-        denoise_folder([photos], tmp_path / "out", ensemble=3, progress=False)
+@pytest.mark.parametrize("bad, match", [(dict(ensemble=3), "ensemble must be one of"), (dict(stride=2.0), "stride must be an integer"),
+                                        (dict(stride=0), "stride must be an integer"), (dict(stride=99), "patch size")])
+def test_bad_settings_fail_before_any_cluster_starts(photos, tmp_path, bad, match):
+    with pytest.raises(ValueError, match=match):
+        denoise_folder([photos], tmp_path / "out", progress=False, **bad)
     assert not (tmp_path / "out").exists()
