@@ -76,8 +76,9 @@ def interleaved_ratio(fn, flops: float, rounds=7, n=4096, seconds=0.5) -> dict:
     the forward pass and the training loop its step. A lone call pays for
     waking BLAS threads and refilling caches, which a run of calls pays
     once (on this machine the 9 ms forward call of the ``fast`` model took
-    1.8 ms more after a 50 ms pause). The pauses let each BLAS library's threads stop spinning
-    (numpy's and scipy's OpenBLAS, which Numba calls, are separate pools).
+    1.8 ms more after a 50 ms pause). The pauses let each BLAS library's
+    threads stop spinning (numpy's and scipy's OpenBLAS, which Numba calls,
+    are separate pools).
     Returns ``dict(gemm=, sustained=, sustained_ratio=, single=, single_ratio=)``."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = np.random.default_rng(1).random((n, n), dtype=np.float32)
@@ -327,9 +328,9 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "photo.png"
             Image.fromarray(photo(4.0, gray)).save(p, compress_level=1)
-            before = gemm_peak()
+            gemm_before = gemm_peak()
             mp, total, stages, encode6, forward_rate = end_to_end(model, p)
-            beside = (before + gemm_peak()) / 2  # the machine's rate drifts: measured just before and after
+            beside = (gemm_before + gemm_peak()) / 2  # the machine's rate drifts: measured just before and after
         kind = "gray" if gray else "RGB"
         print(f"  {kind} {mp:.1f} MP: {total:.2f} s, {mp / total:.3f} Mpix/s; forward {stages['forward'] / total:.0%} of time, "
               f"at {forward_rate:.1f} GFLOP/s ({forward_rate / beside:.1%} of GEMM, {beside:.1f} GFLOP/s, measured beside it)")
