@@ -195,11 +195,15 @@ def overlap_add(
     ``first_row`` into ``acc`` (padded (H', W', C), pixel (0, 0) of the image at
     (-g.start[0], -g.start[1])). In place.
 
-    A compiled loop over the patches' pixels. As numpy operations (one per
+    A compiled loop over the patches' pixels, each patch row added as one
+    contiguous run of ``size * C`` values. As numpy operations (one per
     pixel of a patch, each over every patch, strided) it took 3.5x as long
     for the ``fast`` model's geometry, 8 x 8 patches at stride 4 (65-73 ms
     against 19-21 ms on a 2 MP plane, one thread): each operation strode
-    through the whole accumulator.
+    through the whole accumulator. Looping over pixels, then channels, was
+    2.8x slower again on one-channel planes than this loop over whole rows,
+    which the compiler vectorises (0.55 -> 0.20 ms for 9 grid rows of a 2 MP
+    plane).
     """
     p, s, c = g.size, g.stride, acc.shape[2]
     nx = g.count[1]
@@ -210,21 +214,26 @@ def overlap_add(
     y0 = first_row * s
     if ny and (y0 < 0 or y0 + (ny - 1) * s + p > acc.shape[0] or (nx - 1) * s + p > acc.shape[1]):
         raise ValueError(f"grid rows {first_row}..{first_row + ny - 1} do not fit an accumulator of shape {acc.shape}")
-    _overlap_add(acc, patches.reshape(ny, nx, p, p, c), s, y0, np.asarray(weights, np.float32))
+    if acc.dtype != np.float32 or not acc.flags.c_contiguous:
+        raise ValueError(f"the accumulator must be a C-contiguous float32 array, as accumulator() makes; got {acc.dtype}, "
+                         f"{'' if acc.flags.c_contiguous else 'not '}contiguous")
+    rows = acc.reshape(acc.shape[0], -1)  # a view: (H', W' * C), each pixel's channels side by side
+    weights = np.repeat(np.asarray(weights, np.float32), c, axis=1)  # (p, p * C), as a patch row's values
+    _overlap_add(rows, patches.reshape(ny, nx, p, p * c), s, s * c, y0, weights)
 
 
 @numba.njit(cache=True, nogil=True)
-def _overlap_add(acc, blocks, stride, y0, weights):  # shapes checked by overlap_add: Numba does not bound-check
-    ny, nx, p, _, c = blocks.shape
+def _overlap_add(rows, blocks, stride, step, y0, weights):  # shapes checked by overlap_add: Numba does not bound-check
+    ny, nx, p, run = blocks.shape
     for i in range(ny):
         for dy in range(p):
-            row = acc[y0 + i * stride + dy]
+            row = rows[y0 + i * stride + dy]
+            w = weights[dy]
             for j in range(nx):
-                x0 = j * stride
-                for dx in range(p):
-                    w = weights[dy, dx]
-                    for k in range(c):
-                        row[x0 + dx, k] += blocks[i, j, dy, dx, k] * w
+                x0 = j * step
+                b = blocks[i, j, dy]
+                for v in range(run):
+                    row[x0 + v] += b[v] * w[v]
 
 
 def stitch(

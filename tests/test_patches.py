@@ -87,6 +87,8 @@ def test_overlap_add_matches_a_per_patch_loop(size, stride, channels):
         P.overlap_add(acc[:-1], patches, g, first + 1, weights)
     with pytest.raises(ValueError, match="do not fit"):
         P.overlap_add(acc, patches[:, :-1], g, first, weights)
+    with pytest.raises(ValueError, match="contiguous"):  # it adds through a flat view of the accumulator
+        P.overlap_add(np.asfortranarray(acc), patches, g, first, weights)
 
 
 @pytest.mark.parametrize(
