@@ -16,8 +16,8 @@ otherwise; see :func:`interleaved_ratio`.
 
 Usage::
 
-    python scripts/bench_speed.py                 # everything (~5 minutes on 2 cores)
-    python scripts/bench_speed.py --quick         # smaller sizes, no 64 MP
+    python scripts/bench_speed.py                 # everything (6-10 minutes on 2 cores)
+    python scripts/bench_speed.py --quick         # smaller sizes, no 64 MP, one folder round
     python scripts/bench_speed.py --model default --backends numba,c,jax
 """
 
@@ -295,7 +295,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default")
     ap.add_argument("--backends", default="numba,c,jax")
-    ap.add_argument("--quick", action="store_true", help="smaller sizes (1, 4, 16 MP), fewer files")
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (1, 4, 16 MP), fewer files, one folder round")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--one-backend", metavar="BACKEND", help=argparse.SUPPRESS)
     ap.add_argument("--forward-only", action="store_true", help=argparse.SUPPRESS)
@@ -361,22 +361,29 @@ def main(argv=None):
             Image.fromarray(photo(2.0, gray=i % 2 == 0, seed=i)).save(src / f"p{i}.png", compress_level=1)
         print(f"\nfolder of {n} 2-MP photos (half gray, half RGB), Dask LocalCluster of single-threaded workers;")
         print("  where the workers' time goes, summed over workers, as a share of workers x wall time")
-        rates = {}
-        for w in sorted({1, args.workers}):
-            mp, dt, rss, st = folder_run(src, tmp / f"out{w}", w, args.model)
-            rates[w] = mp / dt
-            rate = st["forward FLOPs"] / st["forward"] / 1e9
-            print(f"  {w} worker(s): {mp / dt:.3f} Mpix/s, peak RSS/worker {rss:.0f} MB; "
-                  f"outside the forward pass {1 - st['forward'] / (w * dt):.1%}; forward pass at {rate:.1f} GFLOP/s per worker, "
-                  f"{rate / st['worker GEMM']:.1%} of a worker's 1-thread GEMM ({st['worker GEMM']:.1f}, all workers at once, "
-                  f"right after)")
-            split = {k: st[k] for k in STAGES}
-            split["other in denoise_image (colour, pad, crop, convert)"] = st["denoise_image"] - sum(
-                st[k] for k in ("extract", "forward", "overlap-add"))
-            split["outside the tasks (scheduling, transfers, idle)"] = w * dt - st["denoise_image"] - st["decode"] - st["encode"]
-            print("    " + ", ".join(f"{k} {v / (w * dt):.1%}" for k, v in split.items()))
-        if len(rates) > 1:
-            print(f"  scaling: {rates[args.workers] / rates[1]:.2f}x with {args.workers} workers")
+        counts = sorted({1, args.workers})
+        rounds = 1 if args.quick or len(counts) == 1 else 3
+        if rounds > 1:
+            print(f"  {rounds} rounds, 1 and {args.workers} workers alternately (this machine's speed drifts between runs)")
+        rates = {w: [] for w in counts}
+        for r in range(rounds):
+            for w in counts:
+                mp, dt, rss, st = folder_run(src, tmp / f"out{w}-{r}", w, args.model)
+                rates[w].append(mp / dt)
+                rate = st["forward FLOPs"] / st["forward"] / 1e9
+                print(f"  {w} worker(s): {mp / dt:.3f} Mpix/s, peak RSS/worker {rss:.0f} MB; "
+                      f"outside the forward pass {1 - st['forward'] / (w * dt):.1%}; forward pass at {rate:.1f} GFLOP/s per worker, "
+                      f"{rate / st['worker GEMM']:.1%} of a worker's 1-thread GEMM ({st['worker GEMM']:.1f}, all workers at once, "
+                      f"right after)")
+                split = {k: st[k] for k in STAGES}
+                split["other in denoise_image (colour, pad, crop, convert)"] = st["denoise_image"] - sum(
+                    st[k] for k in ("extract", "forward", "overlap-add"))
+                split["outside the tasks (scheduling, transfers, idle)"] = w * dt - st["denoise_image"] - st["decode"] - st["encode"]
+                print("    " + ", ".join(f"{k} {v / (w * dt):.1%}" for k, v in split.items()))
+        if len(counts) > 1:
+            ratios = np.array(rates[args.workers]) / np.array(rates[1])
+            how = f" (median of {rounds} alternating pairs: " + ", ".join(f"{x:.2f}" for x in ratios) + ")" if rounds > 1 else ""
+            print(f"  scaling: {np.median(ratios):.2f}x with {args.workers} workers{how}")
 
         sizes = [1, 4, 16] if args.quick else [1, 4, 16, 64]
         print(f"\nsize scaling, gray, {args.workers} workers, tiles of 1 MP (so one image can use every worker)")
