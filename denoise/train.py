@@ -145,7 +145,7 @@ class PatchSampler:
         Rows come grouped by image (a batch's order carries no information:
         it makes one gradient step), which keeps the reads of one image
         together. Each patch is gathered already flipped or turned, by
-        transformed offsets, in one parallel kernel call for the batch."""
+        transformed offsets, in one kernel call for the batch."""
         a = self.arch
         p, k, q = a.in_patch, a.context, a.patch
         c = a.channels
