@@ -34,6 +34,7 @@ import numpy as np
 
 from . import io
 from .files import Job, is_within, plan
+from .memory import MALLOC_SETTINGS
 from .pipeline import check_ensemble, check_stride, denoise_image, resolve_sigma
 
 __all__ = ["Settings", "denoise_folder", "connect", "tiles", "largest_first"]
@@ -149,7 +150,8 @@ def tiles(shape: tuple[int, int], tile_pixels: int, stride: int, reach: int):
 # client side
 
 
-#: glibc malloc settings for the workers of our LocalCluster. Dask's nanny starts
+#: glibc malloc settings (:data:`denoise.memory.MALLOC_SETTINGS`) for the workers of
+#: our LocalCluster, set before each starts. Dask's nanny starts
 #: workers with MALLOC_TRIM_THRESHOLD_=65536, which also pins glibc's mmap threshold
 #: at 128 KiB: every array larger than that is freshly mapped memory, page-faulted in
 #: on each use, and a denoising batch allocates megabytes. One 2 MP plane with the
@@ -159,10 +161,7 @@ def tiles(shape: tuple[int, int], tile_pixels: int, stride: int, reach: int):
 #: Dask's default (5 alternating pairs). Workers keep up to 256 MiB of freed heap
 #: instead of returning it at once. As in Dask, a MALLOC_* variable already in the
 #: environment wins over these.
-WORKER_MALLOC = {
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 256 * 2**20,
-    "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 32 * 2**20,
-}
+WORKER_MALLOC = {f"distributed.nanny.pre-spawn-environ.{name}": value for name, value in MALLOC_SETTINGS.items()}
 
 
 def connect(scheduler: str | None = None, workers: int | None = None):

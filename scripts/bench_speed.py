@@ -44,7 +44,7 @@ import denoise  # noqa: E402
 from denoise import distributed, io  # noqa: E402
 from denoise import patches as P  # noqa: E402
 from denoise.distributed import connect, denoise_folder  # noqa: E402
-from denoise.memory import peak_rss_mb  # noqa: E402
+from denoise.memory import keep_freed_memory, peak_rss_mb  # noqa: E402
 from denoise.model import Autoencoder  # noqa: E402
 from denoise.noise import parse  # noqa: E402
 from denoise.train import PatchSampler, TrainConfig, compile_step  # noqa: E402
@@ -307,6 +307,7 @@ def main(argv=None):
         print(ratio_line(f"{be} forward", interleaved_ratio(forward_fn(model, be, 4096), a.flops_per_patch() * 4096)), flush=True)
         if args.forward_only:
             return
+        keep_freed_memory()  # as train() does
         for batch in (256, 512, 1024):
             r = interleaved_ratio(training_fn(model, batch, be), 3 * a.flops_per_patch() * batch, rounds=9)
             print(ratio_line(f"{be} training step b{batch}", r), flush=True)
@@ -323,7 +324,8 @@ def main(argv=None):
     print("\nforward pass (batch 4096); training step alone (batch 256, 512 and 1024; forward+backward = 3x forward")
     print("FLOPs); and the training loop, patch sampler included (batch 512 and 1024). Each timed alternately with")
     print("the GEMM, sustained (calls back to back for 0.5 s) and as one call after a pause; medians of per-round ratios")
-    print("(each backend in its own process: JAX's thread pool would slow everything measured after it)")
+    print("(each backend in its own process: JAX's thread pool would slow everything measured after it; the training")
+    print("rows with train()'s malloc settings, see denoise.memory.keep_freed_memory)")
     for be in args.backends.split(","):
         r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--model", args.model, "--one-backend", be],
                            capture_output=True, text=True)
