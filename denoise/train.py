@@ -110,7 +110,6 @@ class PatchSampler:
         self.noisy = None
         if noisy is not None:
             self.noisy = [np.ascontiguousarray(n, np.float32).reshape(c.shape) for n, c in zip(noisy, self.clean)]
-            self.sigmas = [float(np.std(n - c)) for n, c in zip(self.noisy, self.clean)]
         p = arch.in_patch
         usable = [i for i, c in enumerate(self.clean) if c.shape[0] >= p and c.shape[1] >= p]
         if not usable:
@@ -126,18 +125,22 @@ class PatchSampler:
         self._images = _flat(self.clean, usable)
         self._noisy_images = _flat(self.noisy, usable) if self.noisy is not None else None
         self._shapes = np.array([self.clean[i].shape for i in usable], np.intp)
+        shapes = self._shapes.tolist()
         yx = np.stack(np.meshgrid(np.arange(p), np.arange(p), indexing="ij"), axis=-1)[None]
         self.transforms = len(DIHEDRAL) if augment else 1
         moves = np.stack([dihedral(yx, t)[0] for t in range(self.transforms)])
-        kinds = sorted({(wd, nc) for _, wd, nc in self._shapes.tolist()})
+        kinds = sorted({(wd, nc) for _, wd, nc in shapes})
         tables = []
         for wd, nc in kinds:
             pixel = (moves[..., 0] * wd + moves[..., 1]) * nc
             tables.append(pixel if arch.channels == 1 else pixel[..., None] + np.arange(nc))
         self._tables = np.stack(tables).reshape(len(kinds), self.transforms, -1).astype(np.intp)
-        self._table = np.array([kinds.index((wd, nc)) for _, wd, nc in self._shapes.tolist()], np.intp)
-        self._sigmas = np.array([self.sigmas[i] for i in usable], np.float32) if self.noisy is not None else None
-        area = np.array([self.clean[i].shape[0] * self.clean[i].shape[1] for i in usable], np.float64)
+        self._table = np.array([kinds.index((wd, nc)) for _, wd, nc in shapes], np.intp)
+        # with real pairs, each image's sigma is the standard deviation of noisy - clean
+        self._sigmas = None
+        if self.noisy is not None:
+            self._sigmas = np.array([float(np.std(self.noisy[i] - self.clean[i])) for i in usable], np.float32)
+        area = (self._shapes[:, 0] * self._shapes[:, 1]).astype(np.float64)
         self.prob = area / area.sum()
 
     def sample(self, n: int, rng: np.random.Generator):
