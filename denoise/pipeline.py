@@ -235,7 +235,8 @@ def denoise_image(
     if colour.shape[0] < 1 or colour.shape[1] < 1:
         raise ValueError(f"image has no pixels: shape {image.shape}")
     x = to_float(colour)
-    if colour.dtype.kind == "f" and not np.all(np.isfinite(x)):  # integer images are always finite
+    # integer images are always finite; alpha comes back untouched, so it is checked too
+    if image.dtype.kind == "f" and not (np.all(np.isfinite(x)) and (alpha is None or np.all(np.isfinite(alpha)))):
         raise ValueError("image contains NaN or Inf; replace them (e.g. numpy.nan_to_num) before denoising")
     stride = check_stride(model, stride)
     if batch_size < 1:

@@ -100,7 +100,7 @@ def test_fixed_level_model_accepts_other_sigmas(training_photos):
 
 @pytest.mark.parametrize(
     "image, kw, match",
-    [(np.full((8, 8), np.nan, np.float32), {}, "NaN"), (np.zeros((8, 8, 5), np.float32), {}, "shape"),
+    [(np.full((8, 8), np.nan, np.float32), {}, "NaN"), (np.dstack([np.zeros((8, 8)), np.full((8, 8), np.inf)]), {}, "NaN"), (np.zeros((8, 8, 5), np.float32), {}, "shape"),
      (np.zeros((8, 8), np.int32), {}, "dtype"), (np.zeros((0, 8), np.float32), {}, "no pixels"),
      (np.zeros((8, 8), np.float32), dict(stride=0), "stride"), (np.zeros((8, 8), np.float32), dict(sigma=-1.0), "sigma"),
      (np.zeros((8, 8), np.float32), dict(batch_size=0), "batch_size")],
