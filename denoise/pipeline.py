@@ -83,13 +83,12 @@ def from_float(x: np.ndarray, dtype) -> np.ndarray:
 
 
 def _estimate(hwc: np.ndarray) -> float:
-    """Noise sigma of an (H, W, C) image of any supported dtype, in [0, 1] units.
-
-    Channel by channel, so a huge integer image is never converted to float
-    whole; the value is that of ``estimate_sigma(to_float(hwc))``."""
+    """Noise sigma of an (H, W, C) image of any supported dtype, in [0, 1] units
+    (integer images are never converted to float whole; see
+    :func:`denoise.noise.estimate_sigma`); 0 for images under 2 pixels a side."""
     if min(hwc.shape[:2]) < 2:
         return 0.0
-    return float(np.mean([estimate_sigma(to_float(hwc[:, :, k])) for k in range(hwc.shape[2])]))
+    return estimate_sigma(hwc)
 
 
 def resolve_sigma(model: Autoencoder, image: np.ndarray, sigma: float | None) -> float | None:

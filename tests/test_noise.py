@@ -76,6 +76,17 @@ def test_estimate_sigma_on_a_real_photo(photo_gray, level):
     assert abs(est - level) < 0.12 * level + 1.0
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("shape", [(64, 48, 3), (63, 47), (30, 42, 1), (2, 2)])
+def test_estimate_sigma_reads_integer_images_in_0_1_units(dtype, shape):
+    # integers go through an exact histogram; float64 of value / top takes the sorting path
+    rng = np.random.default_rng(sum(shape))
+    top = np.iinfo(dtype).max
+    x = np.clip(top / 2 + top / 10 * rng.standard_normal(shape), 0, top).astype(dtype)
+    assert estimate_sigma(x) == pytest.approx(estimate_sigma(x / top), rel=1e-12, abs=1e-15)
+    assert estimate_sigma(x) == pytest.approx(0.1, rel=0.2) or min(shape[:2]) < 8
+
+
 def test_estimate_sigma_refuses_tiny_or_empty_images():
     with pytest.raises(ValueError):
         estimate_sigma(np.zeros((1, 5)))
