@@ -55,7 +55,7 @@ def _positive(kind):
 
 def build_parser() -> argparse.ArgumentParser:
     from .files import OUTPUT_FORMATS
-    from .model import BACKENDS
+    from .backends import BACKENDS
     from .pipeline import ENSEMBLES
 
     ap = argparse.ArgumentParser(prog="denoise", description="Learned batch image denoising (PyTensor + Dask).")

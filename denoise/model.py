@@ -20,10 +20,9 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-__all__ = ["Architecture", "Encoder", "Decoder", "Autoencoder", "BACKENDS", "compile_mode"]
+from .backends import compile_mode
 
-#: ``--backend`` names and the PyTensor modes they select.
-BACKENDS = {"numba": "NUMBA", "c": "CVM", "jax": "JAX"}
+__all__ = ["Architecture", "Encoder", "Decoder", "Autoencoder"]
 
 _ACTIVATIONS = {
     "relu": lambda z: pt.maximum(z, 0),
@@ -31,14 +30,6 @@ _ACTIVATIONS = {
     "sigmoid": pt.sigmoid,
     "linear": lambda z: z,
 }
-
-
-def compile_mode(backend: str):
-    """The PyTensor mode for a backend name (``numba``, ``c`` or ``jax``)."""
-    try:
-        return BACKENDS[backend]
-    except KeyError:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}") from None
 
 
 @dataclass(frozen=True)

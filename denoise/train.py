@@ -27,7 +27,8 @@ import pytensor.tensor as pt
 from tqdm.auto import tqdm
 
 from .memory import keep_freed_memory
-from .model import Architecture, Autoencoder, compile_mode
+from .backends import compile_mode
+from .model import Architecture, Autoencoder
 from .noise import Noise, parse
 from .patches import DIHEDRAL, dihedral
 

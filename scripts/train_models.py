@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import denoise  # noqa: E402
 from denoise import io  # noqa: E402
+from denoise.backends import BACKENDS  # noqa: E402
 from denoise.model import Architecture  # noqa: E402
 
 DATA = Path.home() / ".cache" / "denoise" / "training_data" / "photos"
@@ -107,7 +108,7 @@ def main(argv=None):
     ap.add_argument("--data", type=Path, default=DATA, help="folder of training photos (default: %(default)s)")
     ap.add_argument("--minutes", type=float, help="stop after this many minutes (this call)")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs", help="checkpoint folder (default: %(default)s)")
-    ap.add_argument("--backend", default="numba", choices=sorted(denoise.model.BACKENDS))
+    ap.add_argument("--backend", default="numba", choices=sorted(BACKENDS))
     ap.add_argument("--ship", action="store_true", help="write the checkpoint's weights into denoise/models/NAME.npz")
     args = ap.parse_args(argv)
 

@@ -1,0 +1,61 @@
+import sys
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from denoise.backends import BACKENDS, FortranTranspose, compile_mode
+from denoise.model import Architecture, Autoencoder
+from denoise.train import TrainConfig, compile_step
+
+
+def _ops(f):
+    return [type(n.op).__name__ for n in f.maker.fgraph.toposort()]
+
+
+def test_backend_names():
+    assert sorted(BACKENDS) == ["c", "jax", "numba"]
+    assert compile_mode("c") == "CVM" and compile_mode("jax") == "JAX"
+    with pytest.raises(ValueError, match="choose one of numba, c, jax"):
+        compile_mode("cuda")
+
+
+@pytest.mark.filterwarnings("ignore:np.dot\\(\\) is faster on contiguous arrays")
+def test_the_numba_mode_turns_matrix_transposes_and_nothing_else():
+    x, y, v = pt.matrix("x"), pt.matrix("y"), pt.vector("v")
+    out = [pt.dot(x.T, y), x.T + v, x.dimshuffle(0, "x", 1).sum()]
+    ours = pytensor.function([x, y, v], out, mode=compile_mode("numba"))
+    plain = pytensor.function([x, y, v], out, mode="NUMBA")  # PyTensor's own mode is left as it was
+    assert _ops(ours).count("FortranTranspose") >= 1 and "FortranTranspose" not in _ops(plain)
+    assert all(t.op.new_order == (1, 0) for t in ours.maker.fgraph.toposort() if isinstance(t.op, FortranTranspose))
+    rng = np.random.default_rng(0)
+    a, b, c = rng.random((5, 3)), rng.random((5, 4)), rng.random(5)
+    for got, want in zip(ours(a, b, c), [a.T @ b, a.T + c, a.sum()]):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    # a C-ordered matrix, a Fortran-ordered one and a strided view: the same answers
+    for m in (np.asfortranarray(a), rng.random((10, 6))[::2, ::2]):
+        np.testing.assert_allclose(ours(m, b, c)[0], m.T @ b, rtol=1e-12)
+
+
+def test_training_steps_agree_with_pytensors_numba_mode(monkeypatch):
+    # tied weights: transposes in the forward pass as well as in the gradients
+    arch = Architecture(patch=2, context=0, hidden=(6, 3, 6), tied=True)
+    rng = np.random.default_rng(1)
+    n = 64
+    x = rng.random((n, arch.in_size - arch.noise_input), dtype=np.float32)
+    y = rng.random((n, arch.out_size), dtype=np.float32)
+    s = np.full(n, 0.1, np.float32)
+    weights = []
+    for mode in (compile_mode("numba"), "NUMBA"):
+        # denoise.train, the module (the package's attribute of that name is the function)
+        monkeypatch.setattr(sys.modules["denoise.train"], "compile_mode", lambda backend, mode=mode: mode)
+        ae = Autoencoder(arch, seed=5)
+        step, _, _ = compile_step(ae, TrainConfig(steps=3, batch_size=n))
+        assert ("FortranTranspose" in _ops(step)) == (mode != "NUMBA")
+        for _ in range(3):
+            step(x, s, y)
+        weights.append(ae.get_weights())
+    for k in weights[0]:  # the BLAS may sum in another order when handed a transposed operand
+        np.testing.assert_allclose(weights[0][k], weights[1][k], rtol=1e-5, atol=1e-7)
+        assert not np.array_equal(weights[0][k], Autoencoder(arch, seed=5).get_weights()[k])
