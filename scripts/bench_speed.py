@@ -196,11 +196,11 @@ def end_to_end(model, path: Path):
     with stage_timers() as st:
         t0 = time.perf_counter()
         image, info = io.read_image(path, data)
-        out = denoise.denoise_image(model, image, 25 / 255)
+        out = denoise.denoise_image(model, image)  # blind: the noise level estimated, as `denoise run` does
         io.encode_image(out, ".png", info)
         total = time.perf_counter() - t0
     stages = {k: st[k] for k in STAGES}
-    stages["other (colour, pad, crop, convert)"] = total - sum(stages.values())
+    stages["other (noise estimate, colour, pad, crop, convert)"] = total - sum(stages.values())
     forward_rate = st["forward FLOPs"] / st["forward"] / 1e9
     mp = image.shape[0] * image.shape[1] / 1e6
     t = time.perf_counter()
@@ -241,7 +241,7 @@ def folder_run(src: Path, out: Path, workers: int, model: str, tile: float = 4.0
         client.run(_start_worker_timers)
         t = time.perf_counter()
         entries = denoise_folder([src], out, model=model, client=client, progress=False, overwrite=True,
-                                 sigma=25 / 255, tile_megapixels=tile)
+                                 tile_megapixels=tile)  # blind, as `denoise run` by default
         dt = time.perf_counter() - t
         per_worker = client.run(_stop_worker_timers).values()
         rss = client.run(peak_rss_mb)
@@ -337,7 +337,8 @@ def main(argv=None):
                        capture_output=True, text=True, env=one)
     print(r.stdout.rstrip() or f"  numba  failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:100]}")
 
-    print("\nend to end, one photo (decode, denoise, encode PNG), 1 process")
+    print("\nend to end, one photo (decode, denoise with the noise level estimated, as `denoise run` does by default,")
+    print("encode PNG), 1 process")
     for gray in (True, False):
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "photo.png"
@@ -378,7 +379,7 @@ def main(argv=None):
                       f"{rate / st['worker GEMM']:.1%} of a worker's 1-thread GEMM ({st['worker GEMM']:.1f}, all workers at once, "
                       f"right after)")
                 split = {k: st[k] for k in STAGES}
-                split["other in denoise_image (colour, pad, crop, convert)"] = st["denoise_image"] - sum(
+                split["other in denoise_image (noise estimate, colour, pad, crop, convert)"] = st["denoise_image"] - sum(
                     st[k] for k in ("extract", "forward", "overlap-add"))
                 split["outside the tasks (scheduling, transfers, idle)"] = w * dt - st["denoise_image"] - st["decode"] - st["encode"]
                 print("    " + ", ".join(f"{k} {v / (w * dt):.1%}" for k, v in split.items()))
