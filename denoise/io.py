@@ -176,11 +176,18 @@ def load_model(name_or_path="default", *, backend: str = "numba", data: bytes | 
     ValueError
         An unknown model name.
     """
+    from .patches import window1d
+    from .pipeline import check_stride
+
     path = Path(str(name_or_path)) if data is not None else model_path(name_or_path)
     meta, weights, _ = read_model_file(path, data)
     try:
         arch = Architecture.from_dict(meta.get("architecture") or {})
-        return Autoencoder(arch, weights=weights, backend=backend, meta=_public_meta(meta))
+        model = Autoencoder(arch, weights=weights, backend=backend, meta=_public_meta(meta))
+        # the defaults it stores for denoising, checked here once, not by every image that uses them
+        check_stride(model, None)
+        window1d(1, model.meta.get("window", "flat"))
+        return model
     except (TypeError, ValueError) as e:
         raise ModelFileError(f"model file {path}: {e}") from None
 

@@ -68,6 +68,10 @@ def test_damaged_and_foreign_files_get_one_line_errors(model, tmp_path):
         "pickle.npz": lambda p: np.savez(p, meta=_meta(model), **{**w, "encoder.0.W": np.array([{"a": 1}], dtype=object)}),
         "ints.npz": lambda p: _npz(p, meta=_meta(model), **{**w, "encoder.0.b": np.zeros(32, np.int64)}),
         "arch.npz": lambda p: _npz(p, meta=_meta(model, architecture={"patch": 4, "bogus": 1}), **w),
+        "stride0.npz": lambda p: _npz(p, meta=_meta(model, stride=0), **w),
+        "stridebig.npz": lambda p: _npz(p, meta=_meta(model, stride=model.arch.patch + 1), **w),
+        "stridetext.npz": lambda p: _npz(p, meta=_meta(model, stride="four"), **w),
+        "window.npz": lambda p: _npz(p, meta=_meta(model, window="hann"), **w),
     }
     for name, make in cases.items():
         p = tmp_path / name
@@ -76,6 +80,8 @@ def test_damaged_and_foreign_files_get_one_line_errors(model, tmp_path):
             io.load_model(p)
         msg = str(e.value)
         assert str(p) in msg and "\n" not in msg, (name, msg)
+        if name.startswith(("stride", "window")):  # the file's default stride or window, named
+            assert ("stride" if name.startswith("stride") else "window") in msg, msg
     with pytest.raises(io.ModelFileError, match="no such file"):
         io.load_model(tmp_path / "absent.npz")
 
