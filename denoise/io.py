@@ -184,12 +184,15 @@ def load_model(name_or_path="default", *, backend: str = "numba", data: bytes | 
     try:
         arch = Architecture.from_dict(meta.get("architecture") or {})
         model = Autoencoder(arch, weights=weights, backend=backend, meta=_public_meta(meta))
-        # the defaults it stores for denoising, checked here once, not by every image that uses them
-        check_stride(model, None)
-        window1d(1, model.meta.get("window", "flat"))
-        return model
     except (TypeError, ValueError) as e:
         raise ModelFileError(f"model file {path}: {e}") from None
+    try:  # the defaults it stores for denoising, checked here once, not by every image that uses them
+        if "stride" in model.meta:
+            check_stride(model, model.meta["stride"])
+        window1d(1, model.meta.get("window", "flat"))
+    except ValueError as e:
+        raise ModelFileError(f"model file {path}: its default {e}") from None
+    return model
 
 
 def _public_meta(meta: dict) -> dict:
