@@ -248,7 +248,7 @@ def denoise_image(
     gain = 1.0
     if model.arch.noise_input:
         if sigma is None:
-            sigma = _estimate(hwc)
+            sigma = _estimate(P.as_hwc(colour))  # as given: integers take estimate_sigma's exact, faster path
     else:
         trained = parse(model.meta["noise"]).sigma if model.meta.get("noise") else None
         if sigma is not None and sigma > 0 and trained:

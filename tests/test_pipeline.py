@@ -4,6 +4,7 @@ import pytest
 import denoise
 from denoise.metrics import psnr
 from denoise.noise import estimate_sigma
+from denoise import pipeline
 from denoise.pipeline import denoise_image, from_float, resolve_sigma, to_float
 
 from .conftest import noisy
@@ -35,7 +36,7 @@ def test_every_shipped_model_denoises_blind_and_known(name, level, photo_gray):
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-def test_resolve_sigma_equals_the_estimate_denoise_image_makes(default_model, photo_rgb, dtype):
+def test_resolve_sigma_equals_the_estimate_denoise_image_makes(default_model, photo_rgb, dtype, monkeypatch):
     # tiles of a huge image get their sigma from resolve_sigma, which converts one channel at a time
     x = from_float(noisy(to_float(photo_rgb), 20 / 255, seed=4), dtype)
     rgba = np.concatenate([x, np.full(x.shape[:2] + (1,), x.max(), dtype)], axis=2)
@@ -44,6 +45,13 @@ def test_resolve_sigma_equals_the_estimate_denoise_image_makes(default_model, ph
     assert resolve_sigma(default_model, rgba, None) == expected
     assert resolve_sigma(default_model, x[:, :, 0], None) == estimate_sigma(x[:, :, 0])
     assert resolve_sigma(default_model, x, 0.1) == 0.1
+    # denoise_image estimates from the image as given (integers take the exact, faster path), not a float copy
+    crop = x[:48, :40]
+    known = denoise_image(default_model, crop, estimate_sigma(crop))
+    seen = []
+    monkeypatch.setattr(pipeline, "estimate_sigma", lambda a: seen.append(a.dtype) or estimate_sigma(a))
+    np.testing.assert_array_equal(denoise_image(default_model, crop), known)
+    assert seen == [np.dtype(dtype)]
 
 
 @pytest.mark.parametrize(
