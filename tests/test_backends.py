@@ -5,7 +5,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from denoise.backends import BACKENDS, FortranTranspose, compile_mode
+from denoise.backends import BACKENDS, FortranTranspose, LayoutExpandDims, compile_mode
 from denoise.model import Architecture, Autoencoder
 from denoise.train import TrainConfig, compile_step
 
@@ -22,20 +22,24 @@ def test_backend_names():
 
 
 @pytest.mark.filterwarnings("ignore:np.dot\\(\\) is faster on contiguous arrays")
-def test_the_numba_mode_turns_matrix_transposes_and_nothing_else():
+def test_the_numba_mode_turns_transposes_and_single_new_axes_and_nothing_else():
     x, y, v = pt.matrix("x"), pt.matrix("y"), pt.vector("v")
-    out = [pt.dot(x.T, y), x.T + v, x.dimshuffle(0, "x", 1).sum()]
+    out = [pt.dot(x.T, y), x.T + v, x.dimshuffle(0, "x", 1).sum(axis=0), v.dimshuffle("x", 0, "x") * 2]
     ours = pytensor.function([x, y, v], out, mode=compile_mode("numba"))
     plain = pytensor.function([x, y, v], out, mode="NUMBA")  # PyTensor's own mode is left as it was
-    assert _ops(ours).count("FortranTranspose") >= 1 and "FortranTranspose" not in _ops(plain)
-    assert all(t.op.new_order == (1, 0) for t in ours.maker.fgraph.toposort() if isinstance(t.op, FortranTranspose))
+    assert {"FortranTranspose", "LayoutExpandDims"} <= set(_ops(ours))
+    assert not {"FortranTranspose", "LayoutExpandDims"} & set(_ops(plain))
+    assert all(n.op.new_order == (1, 0) for n in ours.maker.fgraph.toposort() if isinstance(n.op, FortranTranspose))
+    assert all(len(n.op.augment) == 1 for n in ours.maker.fgraph.toposort() if isinstance(n.op, LayoutExpandDims))
+    assert "DimShuffle" in _ops(ours)  # two new axes at once: PyTensor's own op
     rng = np.random.default_rng(0)
-    a, b, c = rng.random((5, 3)), rng.random((5, 4)), rng.random(5)
-    for got, want in zip(ours(a, b, c), [a.T @ b, a.T + c, a.sum()]):
-        np.testing.assert_allclose(got, want, rtol=1e-12)
-    # a C-ordered matrix, a Fortran-ordered one and a strided view: the same answers
-    for m in (np.asfortranarray(a), rng.random((10, 6))[::2, ::2]):
-        np.testing.assert_allclose(ours(m, b, c)[0], m.T @ b, rtol=1e-12)
+    b = rng.random((5, 4))
+    # C-ordered, Fortran-ordered and strided inputs: the same answers as numpy's
+    for a, c in ((rng.random((5, 3)), rng.random(5)), (np.asfortranarray(rng.random((5, 3))), rng.random(10)[::2]),
+                 (rng.random((10, 6))[::2, ::2], rng.random(15)[::3])):
+        want = [a.T @ b, a.T + c, a[:, None, :].sum(axis=0), c[None, :, None] * 2]
+        for got, w in zip(ours(a, b, c), want):
+            np.testing.assert_allclose(got, w, rtol=1e-12)
 
 
 def test_training_steps_agree_with_pytensors_numba_mode(monkeypatch):
@@ -52,7 +56,7 @@ def test_training_steps_agree_with_pytensors_numba_mode(monkeypatch):
         monkeypatch.setattr(sys.modules["denoise.train"], "compile_mode", lambda backend, mode=mode: mode)
         ae = Autoencoder(arch, seed=5)
         step, _, _ = compile_step(ae, TrainConfig(steps=3, batch_size=n))
-        assert ("FortranTranspose" in _ops(step)) == (mode != "NUMBA")
+        assert ({"FortranTranspose", "LayoutExpandDims"} <= set(_ops(step))) == (mode != "NUMBA")
         for _ in range(3):
             step(x, s, y)
         weights.append(ae.get_weights())
