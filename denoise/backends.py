@@ -23,7 +23,6 @@ import functools
 from pathlib import Path
 
 import numpy as np
-
 from pytensor.compile.mode import get_mode
 from pytensor.graph.rewriting.basic import node_rewriter, walking_rewriter
 from pytensor.link.numba.dispatch import basic as numba_basic

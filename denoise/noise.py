@@ -146,6 +146,10 @@ def parse(spec: str | Noise) -> Noise:
     return Noise(kind, low, high)
 
 
+#: The median of |N(0, 1)|.
+_MAD = 0.6744897501960817
+
+
 def estimate_sigma(image: np.ndarray) -> float:
     """Estimate the standard deviation of additive Gaussian noise.
 
@@ -183,10 +187,6 @@ def estimate_sigma(image: np.ndarray) -> float:
     if not sig:
         raise ValueError("cannot estimate noise: the image has no finite pixels")
     return float(np.mean(sig))
-
-
-#: The median of |N(0, 1)|.
-_MAD = 0.6744897501960817
 
 
 def _median_abs_haar(channel: np.ndarray, top: int) -> float:

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 import denoise
+from denoise import pipeline
 from denoise.metrics import psnr
 from denoise.noise import estimate_sigma
-from denoise import pipeline
 from denoise.pipeline import denoise_image, from_float, resolve_sigma, to_float
 
 from .conftest import noisy
@@ -37,7 +37,7 @@ def test_every_shipped_model_denoises_blind_and_known(name, level, photo_gray):
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 def test_resolve_sigma_equals_the_estimate_denoise_image_makes(default_model, photo_rgb, dtype, monkeypatch):
-    # tiles of a huge image get their sigma from resolve_sigma, which converts one channel at a time
+    # tiles of a huge image share the sigma resolve_sigma estimates from the whole image
     x = from_float(noisy(to_float(photo_rgb), 20 / 255, seed=4), dtype)
     rgba = np.concatenate([x, np.full(x.shape[:2] + (1,), x.max(), dtype)], axis=2)
     expected = estimate_sigma(x)
