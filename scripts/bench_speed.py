@@ -190,10 +190,15 @@ def _stop_worker_timers(dask_worker):
     return dict(totals)
 
 
+def warm_up(model):
+    """Compile what a blind gray and a blind colour photo use (the noise estimate's kernel included)."""
+    for shape in ((64, 64), (64, 64, 3)):
+        denoise.denoise_image(model, np.zeros(shape, np.uint8))
+
+
 def end_to_end(model, path: Path):
     data = path.read_bytes()
-    for shape in ((64, 64), (64, 64, 3)):  # compile outside the timing: gray and colour paths, noise estimate included
-        denoise.denoise_image(model, np.zeros(shape, np.uint8))
+    warm_up(model)  # compile outside the timing
     with stage_timers() as st:
         t0 = time.perf_counter()
         image, info = io.read_image(path, data)
@@ -224,9 +229,7 @@ def photo(megapixels: float, gray: bool, seed=0) -> np.ndarray:
 
 def _compile_on_worker(sha: str, data: bytes):
     """Load and compile the model in this worker process, as its first task would."""
-    model = distributed._model(sha, data)
-    for shape in ((64, 64), (64, 64, 3)):  # gray and colour paths, blind as the runs
-        denoise.denoise_image(model, np.zeros(shape, np.uint8))
+    warm_up(distributed._model(sha, data))
 
 
 def folder_run(src: Path, out: Path, workers: int, model: str, tile: float = 4.0):
