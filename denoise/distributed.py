@@ -9,6 +9,10 @@ denoise and encode. The model travels once per worker as its file bytes
 worker process (a per-process cache keyed by the file's hash), never
 pickled as a compiled function.
 
+Dask reruns the tasks of a worker that dies. A task that had finished there
+before its result was fetched can instead come back cancelled ("already
+forgotten"); such a task is submitted again, up to :data:`RESUBMITS` times.
+
 Files are submitted largest first (:func:`largest_first`). At most a few
 tasks per worker (whole images or tiles) are in flight at a time, so
 neither the scheduler nor the workers ever hold more than a handful of
@@ -27,6 +31,7 @@ import os
 import sys
 import time
 import traceback
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +48,8 @@ log = logging.getLogger("denoise")
 
 MANIFEST = ".denoise-manifest.jsonl"
 IN_FLIGHT_PER_WORKER = 2
+#: Times a task whose result was lost with its worker, and which Dask then forgot, is submitted again.
+RESUBMITS = 3
 
 
 @dataclass(frozen=True)
@@ -290,16 +297,25 @@ class _Runner:
         pending = iter(jobs)
         self._fill(pending)
         for fut in self.ac:
-            img, box = self.live.pop(fut)
+            img, box, task, tries = self.live.pop(fut)
             if not img.failed:
                 if fut.status == "error":  # lost beyond Dask's retries, or not runnable there
                     self._fail(img, fut.exception())
                 else:
-                    ok, value = fut.result()
-                    if ok:
-                        self._collect(img, box, value)
+                    try:
+                        ok, value = fut.result()
+                    except CancelledError as exc:
+                        # it finished on a worker that died before the result was fetched, and Dask forgot
+                        # the task instead of rerunning it ("cancelled for reason: already forgotten")
+                        if tries < RESUBMITS:
+                            self._add(img, box, *task, tries=tries + 1)
+                        else:
+                            self._fail(img, exc)
                     else:
-                        self._fail(img, TaskFailed(*value))
+                        if ok:
+                            self._collect(img, box, value)
+                        else:
+                            self._fail(img, TaskFailed(*value))
             fut.release()
             self._fill(pending)
         return sorted(start - self.workers())
@@ -310,7 +326,7 @@ class _Runner:
             if self.tiles:
                 img, args, box = self.tiles.popleft()
                 if not img.failed:
-                    self._add(self._task(_denoise_tile, *args), img, box)
+                    self._add(img, box, _denoise_tile, *args)
                 continue
             job = next(pending, None)
             if job is None:
@@ -332,8 +348,7 @@ class _Runner:
     def _submit(self, img: _Image):
         s = self.settings
         if io.image_pixels(img.job.src) <= s.tile_pixels:
-            fut = self._task(_denoise_bytes, img.job.name, img.job.src.read_bytes(), img.job.dst.suffix, s)
-            self._add(fut, img, None)
+            self._add(img, None, _denoise_bytes, img.job.name, img.job.src.read_bytes(), img.job.dst.suffix, s)
             return
         image, img.info = io.read_image(img.job.src)
         sigma = resolve_sigma(self.local, image, s.sigma)
@@ -344,8 +359,10 @@ class _Runner:
             box = (y0 + core[0][0], y0 + core[0][1], x0 + core[1][0], x0 + core[1][1])
             self.tiles.append((img, (image[y0:y1, x0:x1], core, sigma, s), box))
 
-    def _add(self, fut, img, box):
-        self.live[fut] = (img, box)
+    def _add(self, img, box, fn, *args, tries: int = 0):
+        """Submit ``fn(*args)`` for ``img`` (its tile ``box``, or None for the whole file)."""
+        fut = self._task(fn, *args)
+        self.live[fut] = (img, box, (fn, *args), tries)
         self.ac.add(fut)
 
     def _collect(self, img: _Image, box, result):
