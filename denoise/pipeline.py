@@ -247,8 +247,7 @@ def denoise_image(
         raise ValueError(f"sigma must be a non-negative number in [0, 1] units (25/255 for 8-bit level 25); got {sigma!r}")
     gain = 1.0
     if model.arch.noise_input:
-        if sigma is None:
-            sigma = _estimate(P.as_hwc(colour))  # as given: integers take estimate_sigma's exact, faster path
+        sigma = resolve_sigma(model, colour, sigma)  # from the image as given: integers take the exact, faster path
     else:
         trained = parse(model.meta["noise"]).sigma if model.meta.get("noise") else None
         if sigma is not None and sigma > 0 and trained:
