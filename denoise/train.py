@@ -26,8 +26,8 @@ import pytensor
 import pytensor.tensor as pt
 from tqdm.auto import tqdm
 
-from .memory import keep_freed_memory
 from .backends import compile_mode
+from .memory import keep_freed_memory
 from .model import Architecture, Autoencoder
 from .noise import Noise, parse
 from .patches import DIHEDRAL, dihedral
