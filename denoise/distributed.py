@@ -11,7 +11,9 @@ pickled as a compiled function.
 
 Dask reruns the tasks of a worker that dies. A task that had finished there
 before its result was fetched can instead come back cancelled ("already
-forgotten"); such a task is submitted again, up to :data:`RESUBMITS` times.
+forgotten"), and the scattered model with it, which cancels the tasks that
+need it ("lost dependencies"); such a task is submitted again, up to
+:data:`RESUBMITS` times, with the model scattered again if it was lost.
 
 Files are submitted largest first (:func:`largest_first`). At most a few
 tasks per worker (whole images or tiles) are in flight at a time, so
@@ -282,6 +284,7 @@ class _Runner:
         self.key, self.manifest, self.entries, self.bar = key, manifest, entries, bar
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         self.limit = IN_FLIGHT_PER_WORKER * n_workers
+        self.model_data = model_data
         self.model_ref = client.scatter(model_data, broadcast=True, hash=False)
         self.ac = as_completed()
         self.live: dict = {}  # future -> (_Image, core box or None)
@@ -306,7 +309,8 @@ class _Runner:
                         ok, value = fut.result()
                     except CancelledError as exc:
                         # it finished on a worker that died before the result was fetched, and Dask forgot
-                        # the task instead of rerunning it ("cancelled for reason: already forgotten")
+                        # the task instead of rerunning it ("already forgotten"); or it needed the scattered
+                        # model, forgotten the same way ("lost dependencies": _task scatters it again)
                         if tries < RESUBMITS:
                             self._add(img, box, *task, tries=tries + 1)
                         else:
@@ -343,6 +347,8 @@ class _Runner:
         # A tile or file travels inside its task, so Dask can rerun the task elsewhere if its worker
         # dies; Dask's warning about large graphs does not apply, as the in-flight limit bounds them.
         with dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"}):
+            if self.model_ref.status != "finished":  # forgotten with a dead worker, as its tasks can be
+                self.model_ref = self.client.scatter(self.model_data, broadcast=True, hash=False)
             return self.client.submit(fn, self.sha, self.model_ref, *args, pure=False)
 
     def _submit(self, img: _Image):

@@ -292,7 +292,7 @@ def test_killed_worker_tasks_are_rerun(tmp_path):
             time.sleep(0.05)
         workers[0].kill()  # SIGKILL, mid-run
         t.join(timeout=300)
-        assert {e["status"] for e in result["entries"]} == {"done"}
+        assert {e["status"] for e in result["entries"]} == {"done"}, [e for e in result["entries"] if e["status"] != "done"]
         report = json.loads((tmp_path / "r.json").read_text())
         assert len(report["workers_lost"]) == 1 and "re-ran" in report["note"]
         ref = tmp_path / "ref"
