@@ -1,4 +1,4 @@
-"""Image files (Pillow) and model files (``.npz`` + JSON metadata).
+"""Image files (Pillow; PNG written by :mod:`denoise.png`) and model files (``.npz`` + JSON metadata).
 
 Model files hold the weights as arrays and one JSON string, ``meta``, with
 the format version, the architecture, default stride, noise model,
@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .model import Architecture, Autoencoder
+from .png import encode_png
 
 __all__ = [
     "FORMAT_VERSION",
@@ -307,22 +308,15 @@ def _to_pil(array: np.ndarray) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(a))
 
 
-# zlib level 1, as OpenCV's imwrite: 3x faster than Pillow's default 6 on denoised photos (measured in
-# scripts/bench_speed.py). With the run-length strategy the PNG filters' small residuals compress to files
-# 3-17% smaller than level 1's default strategy, also faster (same size as level 6 on a 4 MP photo).
-# Drawings with repeated shapes (text, screenshots) come out larger (4x on a page of text); recompress
-# with an optimiser such as oxipng where size matters.
-PNG_COMPRESS_LEVEL = 1
-PNG_STRATEGY = zlib.Z_RLE
-
-
 def encode_image(array: np.ndarray, suffix: str, info: dict | None = None, *, jpeg_quality: int = 95) -> bytes:
     """Encode an array as image file bytes of the format named by ``suffix``."""
     fmt = _FORMATS.get(suffix.lower())
     if fmt is None:
         raise ValueError(f"unknown image format {suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
-    im = _to_pil(array)
     info = info or {}
+    if fmt == "PNG":  # our own writer: see denoise.png
+        return encode_png(array, **{k: info.get(k) for k in ("exif", "icc_profile", "dpi")})
+    im = _to_pil(array)
     kw = {k: info[k] for k in ("exif", "icc_profile", "dpi") if info.get(k) and fmt != "BMP"}
     if fmt == "BMP" and info.get("dpi"):
         kw["dpi"] = info["dpi"]
@@ -334,8 +328,6 @@ def encode_image(array: np.ndarray, suffix: str, info: dict | None = None, *, jp
         kw.update(quality=jpeg_quality, subsampling=0 if jpeg_quality >= 90 else -1)
     if fmt == "WEBP":
         kw.update(quality=jpeg_quality)
-    if fmt == "PNG":
-        kw.update(compress_level=PNG_COMPRESS_LEVEL, compress_type=PNG_STRATEGY)
     buf = _io.BytesIO()
     im.save(buf, format=fmt, **kw)
     return buf.getvalue()
