@@ -191,9 +191,12 @@ def _stop_worker_timers(dask_worker):
 
 
 def warm_up(model):
-    """Compile what a blind gray and a blind colour photo use (the noise estimate's kernel included)."""
+    """Compile what a blind gray and a blind colour photo use (the noise estimate's kernel included),
+    and the PNG writer's."""
     for shape in ((64, 64), (64, 64, 3)):
-        denoise.denoise_image(model, np.zeros(shape, np.uint8))
+        image = np.zeros(shape, np.uint8)
+        image.flags.writeable = False  # as decoded files come (Numba compiles read-only arrays apart)
+        io.encode_image(denoise.denoise_image(model, image), ".png")
 
 
 def end_to_end(model, path: Path):
