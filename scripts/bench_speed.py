@@ -151,8 +151,11 @@ def stage_timers():
     wrapping the functions the pipeline and the folder tasks call (on their
     modules and class, so every model object and task is counted).
     ``denoise_image`` is its whole time inside folder tasks, extract, forward
-    and overlap-add included."""
-    totals = dict.fromkeys((*STAGES, "denoise_image", "forward FLOPs"), 0.0)
+    and overlap-add included. ``first`` and ``last`` are the wall-clock times
+    (``time.time()``) at which the first decode or denoise began and the last
+    denoise or encode ended."""
+    totals = dict.fromkeys((*STAGES, "denoise_image", "forward FLOPs", "last"), 0.0)
+    totals["first"] = float("inf")
     targets = [(io, "read_image", "decode"), (P, "extract_padded", "extract"), (Autoencoder, "reconstruct", "forward"),
                (P, "overlap_add", "overlap-add"), (io, "encode_image", "encode"),
                (distributed, "denoise_image", "denoise_image")]
@@ -160,11 +163,13 @@ def stage_timers():
 
     def timed(name, fn):
         def wrapper(*a, **k):
-            t = time.perf_counter()
+            t, wall = time.perf_counter(), time.time()
             try:
                 return fn(*a, **k)
             finally:
                 totals[name] += time.perf_counter() - t
+                if name in ("decode", "denoise_image", "encode"):
+                    totals["first"], totals["last"] = min(totals["first"], wall), max(totals["last"], time.time())
                 if name == "forward":  # Autoencoder.reconstruct(self, rows, sigma)
                     totals["forward FLOPs"] += a[0].arch.flops_per_patch() * len(a[1])
 
@@ -248,10 +253,10 @@ def folder_run(src: Path, out: Path, workers: int, model: str, tile: float = 4.0
         data = io.model_path(model).read_bytes()
         client.run(_compile_on_worker, hashlib.sha256(data).hexdigest(), data)
         client.run(_start_worker_timers)
-        t = time.perf_counter()
+        t, wall = time.perf_counter(), time.time()
         entries = denoise_folder([src], out, model=model, client=client, progress=False, overwrite=True,
                                  tile_megapixels=tile)  # blind, as `denoise run` by default
-        dt = time.perf_counter() - t
+        dt, wall_end = time.perf_counter() - t, time.time()
         per_worker = client.run(_stop_worker_timers).values()
         rss = client.run(peak_rss_mb)
         gemm = client.run(gemm_peak, 2048)  # every worker at once, each on its one thread; after the peak RSS
@@ -260,6 +265,9 @@ def folder_run(src: Path, out: Path, workers: int, model: str, tile: float = 4.0
         cluster.close()
     assert all(e["status"] == "done" for e in entries), entries
     stages = {k: sum(w[k] for w in per_worker) for k in (*STAGES, "denoise_image", "forward FLOPs")}
+    busy = [w for w in per_worker if w["first"] < float("inf")]  # a worker given no task idles throughout
+    stages["before the first task"] = sum(w["first"] - wall for w in busy) + (len(per_worker) - len(busy)) * dt
+    stages["after the last task"] = sum(wall_end - w["last"] for w in busy)
     stages["worker GEMM"] = float(np.median(list(gemm.values())))
     return sum(e["megapixels"] for e in entries), dt, max(rss.values()), stages
 
@@ -390,8 +398,10 @@ def main(argv=None):
                 split = {k: st[k] for k in STAGES}
                 split["other in denoise_image (noise estimate, colour, pad, crop, convert)"] = st["denoise_image"] - sum(
                     st[k] for k in ("extract", "forward", "overlap-add"))
-                split["outside the tasks (scheduling, transfers, idle)"] = w * dt - st["denoise_image"] - st["decode"] - st["encode"]
-                print("    " + ", ".join(f"{k} {v / (w * dt):.1%}" for k, v in split.items()))
+                outside = w * dt - st["denoise_image"] - st["decode"] - st["encode"]
+                ends = " and ".join(f"{st[k] / (w * dt):.1%} {k}" for k in ("before the first task", "after the last task"))
+                print("    " + ", ".join(f"{k} {v / (w * dt):.1%}" for k, v in split.items())
+                      + f", outside the tasks (scheduling, transfers, idle) {outside / (w * dt):.1%}, of which {ends}")
         if len(counts) > 1:
             ratios = np.array(rates[args.workers]) / np.array(rates[1])
             how = f" (median of {rounds} alternating pairs: " + ", ".join(f"{x:.2f}" for x in ratios) + ")" if rounds > 1 else ""
