@@ -91,6 +91,23 @@ def test_overlap_add_matches_a_per_patch_loop(size, stride, channels):
         P.overlap_add(np.asfortranarray(acc), patches, g, first, weights)
 
 
+@pytest.mark.parametrize("kind", ["flat", "gaussian"])
+@pytest.mark.parametrize("shape, size, stride", [((23, 19, 1), 8, 4), ((7, 30, 3), 5, 3), ((1, 1, 2), 4, 4), ((9, 2, 1), 3, 1)])
+def test_crop_divides_by_the_weight_sum(shape, size, stride, kind):
+    g = P.grid(shape, size, stride)
+    acc = P.accumulator(shape, g)
+    acc[:] = np.random.default_rng(shape[0]).random(acc.shape, dtype=np.float32) * 4
+    y, x = -g.start[0], -g.start[1]
+    expected = acc[y : y + shape[0], x : x + shape[1]] / P.weight_sum(shape, g, kind)[:, :, None]
+    np.testing.assert_array_equal(P.crop(acc, shape, g, kind), expected)  # the same float32 operations
+    short = (acc[: y + shape[0] - 1], np.ascontiguousarray(acc[:, : x + shape[1] - 1]), np.repeat(acc, 2, axis=2))
+    for bad in short:  # the kernel does not bound-check: crop must
+        with pytest.raises(ValueError, match="does not fit"):
+            P.crop(bad, shape, g, kind)
+    with pytest.raises(ValueError, match="contiguous"):
+        P.crop(acc.astype(np.float64), shape, g, kind)
+
+
 @pytest.mark.parametrize(
     "args, match",
     [((0, 1), "patch size"), ((4, 0), "stride"), ((4, 5), "stride"), ((4, 2.5), "stride")],
