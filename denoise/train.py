@@ -345,7 +345,7 @@ def train(
                mininterval=0.1 if sys.stderr.isatty() else 30)
     if not history:
         history.append([done, None, round(psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2])), 3)])
-    losses = []
+    losses, pending = [], None
 
     def save():
         model.meta["history"] = history
@@ -364,10 +364,18 @@ def train(
                     frac = (time.monotonic() - t_start) / (deadline - t_start)
                 lr.set_value(np.float32(cfg.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))))
             x, y, s = sampler.sample(cfg.batch_size, rng)
-            losses.append(float(step_fn(x, s, y)))
+            loss = step_fn(x, s, y)
+            # One step in flight: the JAX backend returns before its step is done, so the next batch
+            # is drawn meanwhile; reading the previous step's loss bounds the queue to that one step.
+            # Numba and C steps are done when they return.
+            if pending is not None:
+                losses.append(float(pending))
+            pending = loss
             done += 1
             bar.update(1)
             if done % cfg.epoch_steps == 0:
+                losses.append(float(pending))
+                pending = None
                 vpsnr = psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2]))
                 history.append([done, round(float(np.mean(losses)), 7), round(vpsnr, 3)])
                 losses = []
@@ -375,6 +383,8 @@ def train(
                 save()
     finally:
         bar.close()
+    if pending is not None:
+        losses.append(float(pending))
     if losses:
         vpsnr = psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2]))
         history.append([done, round(float(np.mean(losses)), 7), round(vpsnr, 3)])

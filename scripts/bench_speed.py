@@ -79,22 +79,26 @@ def interleaved_ratio(fn, flops: float, rounds=7, n=4096, seconds=0.5) -> dict:
     once (on this machine the 9 ms forward call of the ``fast`` model took
     1.8 ms more after a 50 ms pause). The pauses let each BLAS library's
     threads stop spinning (numpy's and scipy's OpenBLAS, which Numba calls,
-    are separate pools).
+    are separate pools). A ``fn`` with a ``finish`` attribute leaves work in
+    flight (see :func:`pipelined`): ``fn.finish()`` waits for it inside each timing.
     Returns ``dict(gemm=, sustained=, sustained_ratio=, single=, single_ratio=)``."""
+    finish = getattr(fn, "finish", lambda: None)
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = np.random.default_rng(1).random((n, n), dtype=np.float32)
-    fn(), a @ b
+    fn(), finish(), a @ b
     rows = []
     for _ in range(rounds):
         time.sleep(0.5)
         t = time.perf_counter()
         fn()
+        finish()
         single = flops / (time.perf_counter() - t) / 1e9
         time.sleep(0.5)
         calls, t = 0, time.perf_counter()
         while calls == 0 or time.perf_counter() - t < seconds:
             fn()
             calls += 1
+        finish()
         sustained = calls * flops / (time.perf_counter() - t) / 1e9
         time.sleep(0.5)
         t = time.perf_counter()
@@ -119,7 +123,8 @@ def forward_fn(model, backend, batch):
 
 def training_fn(model, batch=256, backend="numba", sampler=None):
     """One training step on fixed rows, or with ``sampler`` one iteration of
-    the training loop: draw a batch of patches, then step."""
+    the training loop as train() runs it: draw a batch of patches, start its step, read the
+    previous step's loss (see :func:`pipelined`)."""
     ae = Autoencoder(model.arch, weights=model.get_weights(), backend=backend)
     step, _, _ = compile_step(ae, TrainConfig(steps=1, batch_size=batch, backend=backend))
     rng = np.random.default_rng(0)
@@ -127,8 +132,27 @@ def training_fn(model, batch=256, backend="numba", sampler=None):
     y = rng.random((batch, model.arch.out_size), dtype=np.float32)
     s = np.full(batch, 0.1, np.float32)
     if sampler is not None:
-        return lambda: float(step(*_noisy_sigma_clean(sampler.sample(batch, rng))))
+        return pipelined(lambda: step(*_noisy_sigma_clean(sampler.sample(batch, rng))))
     return lambda: float(step(x, s, y))  # float(): JAX returns before computing unless its result is read
+
+
+def pipelined(dispatch):
+    """``dispatch()`` (draw a batch, start its step) called as train() runs its loop, with one step in
+    flight: each call then reads the previous step's loss (JAX returns before its step is done, so the
+    next batch is drawn meanwhile). ``.finish()`` reads the last one's."""
+    pending = []
+
+    def call():
+        pending.append(dispatch())
+        if len(pending) > 1:
+            float(pending.pop(0))
+
+    def finish():
+        while pending:
+            float(pending.pop(0))
+
+    call.finish = finish
+    return call
 
 
 def _noisy_sigma_clean(batch):

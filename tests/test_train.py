@@ -44,6 +44,37 @@ def test_resume_equals_uninterrupted(training_photos, tmp_path):
         np.testing.assert_allclose(resumed.get_weights()[k], full[k], rtol=1e-6, atol=1e-7)
 
 
+def test_the_loop_reads_each_loss_after_starting_the_next_step(training_photos, monkeypatch):
+    # JAX returns before its step is done: the next batch is drawn meanwhile, one step in flight
+    T = __import__("sys").modules["denoise.train"]
+    events, real = [], T.compile_step
+
+    class Loss:
+        def __init__(self, k, value):
+            self.k, self.value = k, value
+
+        def __float__(self):
+            events.append(("read", self.k))
+            return float(self.value)
+
+    def traced_compile_step(model, cfg):
+        step, lr, state = real(model, cfg)
+
+        def traced(*args):
+            k = sum(kind == "start" for kind, _ in events)
+            events.append(("start", k))
+            return Loss(k, step(*args))
+
+        return traced, lr, state
+
+    monkeypatch.setattr(T, "compile_step", traced_compile_step)
+    model = denoise.train(TINY, training_photos, _cfg(steps=5, epoch_steps=3))
+    start, read = (lambda k: ("start", k)), (lambda k: ("read", k))
+    # each epoch's last loss is read before validating and checkpointing; the run's last at its end
+    assert events == [start(0), start(1), read(0), start(2), read(1), read(2), start(3), start(4), read(3), read(4)]
+    assert [h[0] for h in model.meta["history"]] == [0, 3, 5] and all(h[1] > 0 for h in model.meta["history"][1:])
+
+
 def test_sgd_and_paired_images(training_photos):
     clean = training_photos[:1]
     rng = np.random.default_rng(0)
