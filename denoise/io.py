@@ -314,10 +314,11 @@ def encode_image(array: np.ndarray, suffix: str, info: dict | None = None, *, jp
     if fmt is None:
         raise ValueError(f"unknown image format {suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
     info = info or {}
+    carried = {k: info[k] for k in ("exif", "icc_profile", "dpi") if info.get(k)}
     if fmt == "PNG":  # our own writer: see denoise.png
-        return encode_png(array, **{k: info.get(k) for k in ("exif", "icc_profile", "dpi")})
+        return encode_png(array, **carried)
     im = _to_pil(array)
-    kw = {k: info[k] for k in ("exif", "icc_profile", "dpi") if info.get(k) and fmt != "BMP"}
+    kw = carried if fmt != "BMP" else {}
     if fmt == "BMP" and info.get("dpi"):
         kw["dpi"] = info["dpi"]
     if fmt == "JPEG":
