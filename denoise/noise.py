@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from dataclasses import dataclass
 
 import numba
@@ -95,22 +96,47 @@ class Noise:
         return out
 
 
+def _normal_quantiles(levels: int = 1 << 16) -> np.ndarray:
+    """N(0, 1) at the midpoints of ``levels`` equal-probability bins, as
+    float32, scaled to unit variance (the midpoints' variance is 0.99998:
+    their tails stop at +-4.32)."""
+    inv_cdf = statistics.NormalDist().inv_cdf
+    half = np.array([inv_cdf((i + 0.5) / levels) for i in range(levels // 2, levels)])
+    z = np.concatenate([-half[::-1], half])
+    return (z / np.sqrt(np.mean(z * z))).astype(np.float32)
+
+
+#: What :func:`standard_normal` draws from: 65536 float32 N(0, 1) quantiles.
+_NORMAL_QUANTILES = _normal_quantiles()
+
+
 def standard_normal(rng: np.random.Generator, shape) -> np.ndarray:
-    """Float32 N(0, 1) draws by the Box-Muller transform of float32 uniforms.
+    """Float32 N(0, 1) draws: 65536 equal-probability quantiles of N(0, 1)
+    at uniform 16-bit indices, four from each 64-bit draw of ``rng``'s bit
+    generator.
 
     Training draws a fresh noise value for every input pixel of every
-    patch, and numpy's own ``standard_normal`` (a ziggurat) took about
-    three times as long here: 11-15 ns a value against 4-5, where the
-    uniforms and numpy's vectorised log, sine and cosine cost less. The
-    uniforms' 24 bits bound the draws to |z| < 5.8 (numpy's reach past
-    it with probability 1e-8).
+    patch, so the draw is made cheap: a table lookup. The levels stand for the
+    continuous distribution: symmetric, of variance 1 and fourth moment
+    2.9992 (N(0, 1)'s is 3), with no value beyond |z| = 4.32, which N(0, 1)
+    passes with probability 1.5e-5. A (512, 256) batch took 0.15 ms here
+    (1.2 ns a value), against 0.61 ms by the Box-Muller transform of float32
+    uniforms that this replaced; numpy's own ``standard_normal`` (a
+    ziggurat) took 11-15 ns a value.
     """
     size = math.prod(shape)
-    half = (size + 1) // 2
-    u = rng.random((2, half), dtype=np.float32)
-    radius = np.sqrt(np.float32(-2) * np.log1p(-u[0]))  # 1 - u in (0, 1]
-    angle = np.float32(2 * np.pi) * u[1]
-    return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])[:size].reshape(shape)
+    indices = rng.bit_generator.random_raw((size + 3) // 4).view(np.uint16)[:size]
+    return _lookup(_NORMAL_QUANTILES, indices).reshape(shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def _lookup(table, indices):
+    """``table[indices]``, 4x faster than numpy's fancy indexing (which
+    first converts 16-bit indices to 64-bit ones)."""
+    out = np.empty(indices.size, table.dtype)
+    for k in range(indices.size):
+        out[k] = table[indices[k]]
+    return out
 
 
 def parse(spec: str | Noise) -> Noise:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from denoise.noise import estimate_sigma, parse, standard_normal
+from denoise.noise import _NORMAL_QUANTILES, estimate_sigma, parse, standard_normal
 
 from .conftest import noisy
 
@@ -45,9 +45,20 @@ def test_standard_normal_is_a_seeded_unit_gaussian(shape):
         assert abs(np.mean(z.astype(np.float64) ** 3)) < 0.02 and abs(np.mean(z.astype(np.float64) ** 4) - 3) < 0.03
         for k, mass in ((1, 0.682689), (2, 0.954500), (3, 0.997300)):
             assert abs(np.mean(np.abs(z) < k) - mass) < 0.0017
-        # and the two halves of each Box-Muller pair are not correlated
-        half = z.size // 2
-        assert abs(np.corrcoef(z[:half], z[half : 2 * half])[0, 1]) < 0.004
+        # and the four values made from each 64-bit draw are not correlated
+        quads = z[: z.size // 4 * 4].reshape(-1, 4).T
+        corr = np.corrcoef(quads)[np.triu_indices(4, 1)]
+        assert np.all(np.abs(corr) < 0.006), corr
+
+
+def test_normal_quantiles():
+    z = _NORMAL_QUANTILES.astype(np.float64)
+    assert z.shape == (65536,) and np.all(np.diff(z) > 0)
+    np.testing.assert_array_equal(z, -z[::-1])  # symmetric: mean 0, no skew
+    assert abs(np.mean(z**2) - 1) < 1e-6 and abs(np.mean(z**4) - 3) < 0.001
+    assert 4.3 < z[-1] < 4.35
+    # the midpoints of equal-probability bins: the median bin's edges are the quartiles
+    assert z[16383] < -0.6744897 < z[16384] and z[49151] < 0.6744897 < z[49152]
 
 
 def test_range_draws_levels_inside_and_per_row():
