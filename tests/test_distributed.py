@@ -35,6 +35,15 @@ def test_local_workers_start_with_our_malloc_settings(client):
     assert len(seen) == 2 and all(env == wanted for env in seen.values()), seen
 
 
+def test_local_workers_run_no_statistical_profiler(client):
+    # Dask's default samples each task's stack every 10 ms (see WORKER_CONFIG); the rest of a worker's
+    # periodic work (heartbeats, memory monitor) still runs
+    running = client.run(lambda dask_worker: sorted(name for name, pc in dask_worker.periodic_callbacks.items() if pc.is_running()))
+    assert len(running) == 2
+    for names in running.values():
+        assert not any(name.startswith("profile") for name in names) and "heartbeat" in names, names
+
+
 def _checksums(folder: Path) -> dict:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
