@@ -176,9 +176,9 @@ WORKER_MALLOC = {f"distributed.nanny.pre-spawn-environ.{name}": value for name, 
 #: statistical profiler. By default each Dask worker samples its task's call stack every
 #: 10 ms for the dashboard's profile page, in Python, taking the GIL from the task. On a
 #: folder of 8 photos of 2 MP with the ``fast`` model, 2 workers, one cluster with the
-#: profiler stopped and started between runs (8 alternating runs each): 0.888x the time
-#: with it off, and 1.4 s less CPU in the workers per run (12.4 against 11.0 s); 1 worker:
-#: 0.966x. A cluster given by address keeps its own configuration.
+#: profiler stopped and started between runs (8 alternating runs each, two such runs):
+#: 0.888x and 0.926x the time with it off, and 1.4 and 0.8 s less CPU in the workers per
+#: run (of 10-12 s); 1 worker: 0.966x. A cluster given by address keeps its own configuration.
 WORKER_CONFIG = {**WORKER_MALLOC, "distributed.worker.profile.enabled": False}
 
 
