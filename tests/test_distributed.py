@@ -177,6 +177,39 @@ def test_results_lost_with_a_worker_and_forgotten_by_dask_are_submitted_again(cl
     assert [e["status"] for e in entries] == ["failed", "failed"] and all("forgotten" in e["reason"] for e in entries), entries
 
 
+def test_a_runs_last_files_are_split_among_the_workers(client, tmp_path, monkeypatch):
+    # fewer files left than workers: each goes out as tiles (down to ENDGAME_TILE_PIXELS a tile), so that
+    # no worker waits on another's whole file; the output is the same as from one whole-file task
+    import denoise.distributed as D
+
+    model = tmp_path / "tiny.npz"
+    arch = denoise.Architecture(patch=8, context=2, hidden=(16,), noise_input=True)
+    io.save_model(denoise.Autoencoder(arch, meta={"noise": "gaussian:0-50", "stride": 4}), model)
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (1000, 1100), dtype=np.uint8)).save(src / "big.png")  # 2 tiles' worth
+    Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(src / "small.png")  # under 1 tile
+    submitted = []
+    real = D._Runner._add
+
+    def add(self, img, box, fn, *args, **kw):
+        submitted.append((img.job.src.name, fn.__name__))
+        return real(self, img, box, fn, *args, **kw)
+
+    monkeypatch.setattr(D._Runner, "_add", add)
+    split = denoise_folder([src], tmp_path / "split", model=model, client=client, progress=False)  # blind
+    tasks = sorted(set(submitted))
+    submitted.clear()
+    monkeypatch.setattr(D, "ENDGAME_TILE_PIXELS", 10**12)
+    whole = denoise_folder([src], tmp_path / "whole", model=model, client=client, progress=False)
+    assert [e["status"] for e in split + whole] == ["done"] * 4, split + whole
+    assert tasks == [("big.png", "_denoise_tile"), ("small.png", "_denoise_bytes")]
+    assert sum(name == "big.png" for name, _ in submitted) == 1 and len(submitted) == 2
+    for name in ("big.png", "small.png"):
+        assert (tmp_path / "split" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
 def test_large_files_and_tiles_travel_without_dask_warnings(client, tmp_path):
     # Dask warns about task graphs over 10 MB; a 12 MB file and 24 MB tiles are expected here
     import warnings
