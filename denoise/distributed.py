@@ -16,7 +16,8 @@ need it ("lost dependencies"); such a task is submitted again, up to
 :data:`RESUBMITS` times, with the model scattered again if it was lost.
 
 Files are submitted largest first (:func:`largest_first`), and a run's last
-files, fewer than the workers, are split into tiles among them. At most a few
+files (at most :data:`ENDGAME_FILES`, fewer than the workers) are split into
+tiles among them. At most a few
 tasks per worker (whole images or tiles) are in flight at a time, so
 neither the scheduler nor the workers ever hold more than a handful of
 images or tiles, however large the folder or the image.
@@ -51,10 +52,13 @@ log = logging.getLogger("denoise")
 
 MANIFEST = ".denoise-manifest.jsonl"
 IN_FLIGHT_PER_WORKER = 2
-#: Smallest tile into which one of a run's last files is split (see :meth:`_Runner._tile_pixels`).
-#: With the ``fast`` model on 2 workers, one cluster, split against whole, alternating
-#: (photos of 2 MP, half gray): 1 photo 0.738x the time (12 pairs), 2 photos 0.823x (8),
-#: 8 photos 0.993x (8).
+#: A run's last files split into tiles among the workers (see :meth:`_Runner._tile_pixels`):
+#: at most ENDGAME_FILES of them, as the client decodes and encodes each split file in turn
+#: (on a large cluster, splitting every one of its last files would hold up the end), and
+#: tiles of at least ENDGAME_TILE_PIXELS. With the ``fast`` model on 2 workers, one cluster,
+#: split against whole, alternating (photos of 2 MP, half gray): 1 photo 0.738x the time
+#: (12 pairs), 2 photos 0.823x (8), 8 photos 0.993x (8).
+ENDGAME_FILES = 2
 ENDGAME_TILE_PIXELS = 500_000
 #: Times a task whose result was lost with its worker, and which Dask then forgot, is submitted again.
 RESUBMITS = 3
@@ -351,7 +355,7 @@ class _Runner:
                 return
             img = _Image(pending.popleft(), time.perf_counter())
             try:
-                self._submit(img, last=len(pending) < self.n_workers)
+                self._submit(img, last=len(pending) < min(self.n_workers, ENDGAME_FILES))
             except Exception as exc:  # unreadable input, bad header: recorded, never fatal
                 self._fail(img, exc)
 
@@ -367,10 +371,11 @@ class _Runner:
 
     def _tile_pixels(self, pixels: int, last: bool) -> int:
         """The tile size for a file of ``pixels``: the settings' own, or for one of the
-        run's last files (fewer left to submit after it than there are workers) a share
-        of the file per worker, down to :data:`ENDGAME_TILE_PIXELS`, so that the run
-        does not end with one worker on a whole file while the others wait. Tiled
-        output equals untiled output; the client decodes and encodes such files."""
+        run's last files (fewer left to submit after it than there are workers, and
+        than :data:`ENDGAME_FILES`) a share of the file per worker, down to
+        :data:`ENDGAME_TILE_PIXELS`, so that the run does not end with one worker on a
+        whole file while the others wait. Tiled output equals untiled output; the
+        client decodes and encodes such files."""
         parts = min(self.n_workers, pixels // ENDGAME_TILE_PIXELS) if last else 1
         return min(self.settings.tile_pixels, -(-pixels // parts)) if parts > 1 else self.settings.tile_pixels
 

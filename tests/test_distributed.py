@@ -178,8 +178,9 @@ def test_results_lost_with_a_worker_and_forgotten_by_dask_are_submitted_again(cl
 
 
 def test_a_runs_last_files_are_split_among_the_workers(client, tmp_path, monkeypatch):
-    # fewer files left than workers: each goes out as tiles (down to ENDGAME_TILE_PIXELS a tile), so that
-    # no worker waits on another's whole file; the output is the same as from one whole-file task
+    # fewer files left than workers (and than ENDGAME_FILES): each goes out as tiles (down to
+    # ENDGAME_TILE_PIXELS a tile), so that no worker waits on another's whole file; the output is the
+    # same as from one whole-file task
     import denoise.distributed as D
 
     model = tmp_path / "tiny.npz"
@@ -201,7 +202,7 @@ def test_a_runs_last_files_are_split_among_the_workers(client, tmp_path, monkeyp
     split = denoise_folder([src], tmp_path / "split", model=model, client=client, progress=False)  # blind
     tasks = sorted(set(submitted))
     submitted.clear()
-    monkeypatch.setattr(D, "ENDGAME_TILE_PIXELS", 10**12)
+    monkeypatch.setattr(D, "ENDGAME_FILES", 1)  # only the last file may be split: big.png, before it, goes whole
     whole = denoise_folder([src], tmp_path / "whole", model=model, client=client, progress=False)
     assert [e["status"] for e in split + whole] == ["done"] * 4, split + whole
     assert tasks == [("big.png", "_denoise_tile"), ("small.png", "_denoise_bytes")]
