@@ -15,8 +15,8 @@ forgotten"), and the scattered model with it, which cancels the tasks that
 need it ("lost dependencies"); such a task is submitted again, up to
 :data:`RESUBMITS` times, with the model scattered again if it was lost.
 
-Files are submitted largest first (:func:`largest_first`), and a run's last
-files (at most :data:`ENDGAME_FILES`, fewer than the workers) are split into
+Files are submitted largest first (:func:`largest_first`), and with two
+workers or more a run's last files (:data:`ENDGAME_FILES`) are split into
 tiles among them. At most a few
 tasks per worker (whole images or tiles) are in flight at a time, so
 neither the scheduler nor the workers ever hold more than a handful of
