@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import zlib
 from io import BytesIO
 from pathlib import Path
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import denoise  # noqa: E402
-from bench_speed import photo  # noqa: E402
+from bench_speed import once, photo  # noqa: E402
 from denoise import png  # noqa: E402
 
 
@@ -59,17 +58,11 @@ def main(argv=None):
             "  deflate alone, Python's zlib": lambda: deflate(zlib, rows),
         }
         sizes = {k: len(fn()) for k, fn in variants.items()}  # also the warm-up
-        times = np.array([[_time(fn) for fn in variants.values()] for _ in range(args.rounds)])
+        times = np.array([[once(fn) for fn in variants.values()] for _ in range(args.rounds)])
         print(f"{'gray' if gray else 'RGB'} {a.shape}, {args.rounds} rounds")
         for i, name in enumerate(variants):
             ratio = np.median(times[:, i] / times[:, 0])
             print(f"  {name:56s} {np.median(times[:, i]) * 1e3:7.1f} ms  {ratio:5.2f}x ours  {sizes[name]:>9d} bytes")
-
-
-def _time(fn):
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 if __name__ == "__main__":

@@ -52,14 +52,16 @@ from denoise.train import PatchSampler, TrainConfig, compile_step  # noqa: E402
 PHOTO = ROOT / "sample_images" / "honey_bee.jpg"
 
 
+def once(fn) -> float:
+    """Seconds one call of ``fn`` takes."""
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def median_time(fn, repeats=5):
     fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+    return float(np.median([once(fn) for _ in range(repeats)]))
 
 
 def gemm_peak(n=4096) -> float:
@@ -301,12 +303,6 @@ def baselines(image: np.ndarray, ours):
     alternately, 5 rounds, and their ratio is the median of per-round ratios;
     BM3D, far slower, runs once."""
     mp = image.shape[0] * image.shape[1] / 1e6
-
-    def once(fn):
-        t = time.perf_counter()
-        fn()
-        return time.perf_counter() - t
-
     ours()
     rows = []
     try:
