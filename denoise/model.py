@@ -112,6 +112,15 @@ class Architecture:
         s = self.sizes
         return 2 * sum(a * b for a, b in zip(s[:-1], s[1:]))
 
+    def training_flops_per_patch(self) -> int:
+        """Multiply-adds x 2 of one training step per patch: the forward
+        pass, the weights' gradients (as many) and the gradient of every
+        layer's input but the first's (nothing needs the gradient of the
+        input rows, and PyTensor leaves it out). Short of the usual "3x the
+        forward pass" by the first layer's share."""
+        s = self.sizes
+        return 3 * self.flops_per_patch() - 2 * s[0] * s[1]
+
     def flops_per_pixel(self, stride: int) -> float:
         """Forward FLOPs per image pixel (per channel pass for 1-channel models)."""
         return self.flops_per_patch() / stride**2

@@ -346,11 +346,11 @@ def main(argv=None):
             return
         keep_freed_memory()  # as train() does
         for batch in (256, 512, 1024):
-            r = interleaved_ratio(training_fn(model, batch, be), 3 * a.flops_per_patch() * batch, rounds=9)
+            r = interleaved_ratio(training_fn(model, batch, be), a.training_flops_per_patch() * batch, rounds=9)
             print(ratio_line(f"{be} training step b{batch}", r), flush=True)
         sampler = loop_sampler(model)
         for batch in (512, 1024):
-            r = interleaved_ratio(training_fn(model, batch, be, sampler), 3 * a.flops_per_patch() * batch, rounds=9)
+            r = interleaved_ratio(training_fn(model, batch, be, sampler), a.training_flops_per_patch() * batch, rounds=9)
             print(ratio_line(f"{be} sample+step b{batch}", r), flush=True)
         return
     print(f"model {args.model}: patch {a.patch}+2x{a.context} context, hidden {list(a.hidden)}, stride {model.stride}, "
@@ -358,8 +358,10 @@ def main(argv=None):
     peak = gemm_peak()
     print(f"\nnumpy float32 GEMM (4096^3): {peak:.1f} GFLOP/s  ({os.cpu_count()} cores)")
 
-    print("\nforward pass (batch 4096); training step alone (batch 256, 512 and 1024; forward+backward = 3x forward")
-    print("FLOPs); and the training loop, patch sampler included (batch 512 and 1024). Each timed alternately with")
+    print("\nforward pass (batch 4096); training step alone (batch 256, 512 and 1024; the matrix products it does:")
+    print(f"forward, weight gradients and every layer's input gradient but the first's, {a.training_flops_per_patch() / 1e6:.2f} "
+          f"MFLOP/patch, {a.training_flops_per_patch() / a.flops_per_patch():.2f}x")
+    print("forward); and the training loop, patch sampler included (batch 512 and 1024). Each timed alternately with")
     print("the GEMM, sustained (calls back to back for 0.5 s) and as one call after a pause; medians of per-round ratios")
     print("(each backend in its own process: JAX's thread pool would slow everything measured after it; the training")
     print("rows with train()'s malloc settings, see denoise.memory.keep_freed_memory)")

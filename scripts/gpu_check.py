@@ -56,7 +56,7 @@ def main(argv=None):
     t = time.perf_counter()
     model = denoise.train(arch, clean, cfg)
     dt = time.perf_counter() - t
-    flops = 3 * arch.flops_per_patch() * args.batch_size * args.steps
+    flops = arch.training_flops_per_patch() * args.batch_size * args.steps
     print(f"training: {args.steps} steps of {args.batch_size} in {dt:.1f} s (compile included): "
           f"{args.steps / dt:.1f} steps/s, {flops / dt / 1e9:.0f} GFLOP/s")
     print(f"validation PSNR by epoch: {[h[2] for h in model.meta['history']]}")

@@ -157,3 +157,23 @@ def test_training_backends_agree_with_numba(training_photos, backend):
     img = training_photos[0][:40, :40]
     ours = denoise.denoise_image(other, img, 0.1)
     np.testing.assert_allclose(ours, denoise.denoise_image(denoise.Autoencoder(TINY, weights=ref), img, 0.1), atol=1e-4)
+
+
+def test_training_flops_count_the_matrix_products_the_step_does():
+    # training_flops_per_patch counts the forward pass, the weight gradients and the input gradients of
+    # every layer but the first. Check that count against the compiled step: one product per layer
+    # forward, one per weight gradient, one per input gradient after the first layer; each (rows, a) x
+    # (a, b) or its transposes is 2ab FLOPs per row.
+    from pytensor.tensor.math import Dot
+
+    from denoise.train import compile_step
+
+    model = denoise.Autoencoder(TINY)
+    step, _, _ = compile_step(model, _cfg())
+    sizes = TINY.sizes
+    products = [n for n in step.maker.fgraph.toposort() if isinstance(n.op, Dot)]
+    layers = len(sizes) - 1
+    assert len(products) == 3 * layers - 1
+    forward = sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    assert TINY.flops_per_patch() == forward
+    assert TINY.training_flops_per_patch() == 2 * forward + (forward - 2 * sizes[0] * sizes[1])
