@@ -102,45 +102,44 @@ class PatchSampler:
     noisy : list of arrays, optional
         Real noisy counterparts of ``clean``, same shapes; sigma per image
         is then the standard deviation of their difference.
+
+    The sampler keeps its own copy of the images (of both sets with
+    ``noisy``), laid out for gathering (see ``__init__``).
     """
 
     def __init__(self, clean, arch: Architecture, noise: Noise, noisy=None, augment: bool = True):
         self.arch, self.noise, self.augment = arch, noise, augment
-        # contiguous float32 (h, w, c): gathered from by flat index
-        self.clean = [np.ascontiguousarray(c if c.ndim == 3 else c[:, :, None], np.float32) for c in clean]
-        self.noisy = None
+        clean = [np.asarray(c if c.ndim == 3 else c[:, :, None], np.float32) for c in clean]
         if noisy is not None:
-            self.noisy = [np.ascontiguousarray(n, np.float32).reshape(c.shape) for n, c in zip(noisy, self.clean)]
+            noisy = [np.asarray(n, np.float32).reshape(c.shape) for n, c in zip(noisy, clean)]
         p = arch.in_patch
-        usable = [i for i, c in enumerate(self.clean) if c.shape[0] >= p and c.shape[1] >= p]
+        usable = [i for i, c in enumerate(clean) if c.shape[0] >= p and c.shape[1] >= p]
         if not usable:
             raise ValueError(f"no training image is at least {p}x{p} pixels (the model's input patch)")
-        if arch.channels == 3 and any(self.clean[i].shape[2] != 3 for i in usable):
+        if arch.channels == 3 and any(clean[i].shape[2] != 3 for i in usable):
             raise ValueError("a 3-channel model needs RGB training images")
         self.usable = usable
-        # One kernel call gathers a whole batch (see _gather): the usable images as flat buffers, and
-        # where each value of a patch lies in its image's buffer, from the patch's first value, under
-        # each of the 8 flips and turns (just the identity without augmentation): a (transforms,
-        # values per patch) table per image shape. One-channel models take single values of the
-        # (h, w, c) buffer, three-channel ones whole pixels.
-        self._images = _flat(self.clean, usable)
-        self._noisy_images = _flat(self.noisy, usable) if self.noisy is not None else None
-        self._shapes = np.array([self.clean[i].shape for i in usable], np.intp)
-        shapes = self._shapes.tolist()
+        self._shapes = np.array([clean[i].shape for i in usable], np.intp)
+        # One kernel call gathers a whole batch (see _gather) from one flat buffer of every usable
+        # image, in which each row of a patch is a run of adjacent values: planes (c, h, w) for
+        # one-channel models, which take each patch from one channel, pixels (h, w, c) for
+        # three-channel ones. Where each value of a patch lies from the patch's first value, under
+        # each of the 8 flips and turns (just the identity without augmentation), is a (transforms,
+        # values per patch) table per image width.
+        self._buffer, self._base = self._pack(clean)
+        self._noisy_buffer = self._pack(noisy)[0] if noisy is not None else None
         yx = np.stack(np.meshgrid(np.arange(p), np.arange(p), indexing="ij"), axis=-1)[None]
         self.transforms = len(DIHEDRAL) if augment else 1
         moves = np.stack([dihedral(yx, t)[0] for t in range(self.transforms)])
-        kinds = sorted({(wd, nc) for _, wd, nc in shapes})
-        tables = []
-        for wd, nc in kinds:
-            pixel = (moves[..., 0] * wd + moves[..., 1]) * nc
-            tables.append(pixel if arch.channels == 1 else pixel[..., None] + np.arange(nc))
-        self._tables = np.stack(tables).reshape(len(kinds), self.transforms, -1).astype(np.intp)
-        self._table = np.array([kinds.index((wd, nc)) for _, wd, nc in shapes], np.intp)
+        widths = sorted(set(self._shapes[:, 1].tolist()))
+        c = arch.channels
+        tables = [(moves[..., 0] * wd + moves[..., 1])[..., None] * c + np.arange(c) for wd in widths]
+        self._tables = np.stack(tables).reshape(len(widths), self.transforms, -1).astype(np.intp)
+        self._table = np.array([widths.index(wd) for wd in self._shapes[:, 1].tolist()], np.intp)
         # with real pairs, each image's sigma is the standard deviation of noisy - clean
         self._sigmas = None
-        if self.noisy is not None:
-            self._sigmas = np.array([float(np.std(self.noisy[i] - self.clean[i])) for i in usable], np.float32)
+        if noisy is not None:
+            self._sigmas = np.array([float(np.std(noisy[i] - clean[i])) for i in usable], np.float32)
         area = (self._shapes[:, 0] * self._shapes[:, 1]).astype(np.float64)
         self.prob = area / area.sum()
 
@@ -160,16 +159,14 @@ class PatchSampler:
         h, wd, nc = self._shapes[which].T
         y = (u[:, 0] * (h - p + 1)).astype(np.intp)
         x = (u[:, 1] * (wd - p + 1)).astype(np.intp)
-        if c == 1:  # one random channel per patch
-            first = (y * wd + x) * nc + (u[:, 2] * nc).astype(np.intp)
-        else:
-            first = (y * wd + x) * nc
+        plane = (u[:, 2] * nc).astype(np.intp) if c == 1 else 0  # one random channel per patch
+        first = self._base[which] + ((plane * h + y) * wd + x) * c
         table = self._table[which]
         clean = np.empty((n, p, p, c), np.float32)
-        _gather(self._images, which, first, self._tables, table, t, clean.reshape(n, -1))
-        if self.noisy is not None:
+        _gather(self._buffer, first, self._tables, table, t, clean.reshape(n, -1))
+        if self._noisy_buffer is not None:
             noisy = np.empty_like(clean)
-            _gather(self._noisy_images, which, first, self._tables, table, t, noisy.reshape(n, -1))
+            _gather(self._noisy_buffer, first, self._tables, table, t, noisy.reshape(n, -1))
             sigma = self._sigmas[which]
         else:
             levels = self.noise.draw_levels(n, rng)
@@ -180,25 +177,31 @@ class PatchSampler:
         target = clean[:, k : k + q, k : k + q, :].reshape(n, -1)
         return noisy.reshape(n, -1), np.ascontiguousarray(target), sigma
 
-
-def _flat(images, usable):
-    """The images ``usable`` as a Numba list of flat views, for :func:`_gather`."""
-    return numba.typed.List([images[i].reshape(-1) for i in usable])
+    def _pack(self, images):
+        """``(buffer, base)``: the usable images in one flat float32 buffer
+        (see ``__init__``) and where each begins in it."""
+        parts = [images[i] for i in self.usable]
+        if self.arch.channels == 1:
+            parts = [np.moveaxis(a, 2, 0) for a in parts]
+        sizes = [a.size for a in parts]
+        base = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        buffer = np.empty(sum(sizes), np.float32)
+        for b, a in zip(base.tolist(), parts):
+            buffer[b : b + a.size].reshape(a.shape)[...] = a
+        return buffer, base
 
 
 @numba.njit(nogil=True, cache=True)
-def _gather(images, which, first, tables, table, transform, out):
-    """``out[j] = images[which[j]][first[j] + tables[table[j], transform[j]]]``
-    for every patch ``j``.
+def _gather(src, first, tables, table, transform, out):
+    """``out[j] = src[first[j] + tables[table[j], transform[j]]]`` for every patch ``j``.
 
     Numba does not check bounds: the sampler only passes positions whose
     whole window lies in its image. numpy's fancy indexing, image by image,
-    gathers the same values 2.2-2.4x slower here (one core; 512 16x16
+    gathered the same values 2.2-2.4x slower here (one core; 512 16x16
     patches or 1024 of them). One thread on purpose: a parallel loop made the
     training loop slower (8.9 -> 14.4 ms a step for ``fast``), its threads
     and the BLAS's contending for the same two cores."""
     for j in range(out.shape[0]):
-        src = images[which[j]]
         offsets = tables[table[j], transform[j]]
         start = first[j]
         for v in range(offsets.shape[0]):
