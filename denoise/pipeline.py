@@ -34,15 +34,23 @@ OPPONENT = (
 
 
 @numba.njit(cache=True, nogil=True)
-def _dot(a, b):
-    """``a @ b`` through the BLAS that the compiled model calls (scipy's, by
-    way of Numba), not numpy's own. Two BLAS libraries in one process each
-    keep a pool of threads, which spin for a while after each call: numpy's
-    product right after the model's last batch fought the other pool's
-    spinning threads for the two cores (the back-transform of a 4 MP colour
-    image took 68-108 ms there against 19-21 ms after a pause; through this
-    function, 26 ms)."""
-    return np.dot(a, b)
+def _mix(x, m, out):
+    """``out = x @ m`` for (N, 3) ``x`` and ``out`` of any strides and a 3x3
+    ``m``: a colour transform in one pass over the pixels, reading one
+    layout (interleaved or planar) and writing the other.
+
+    It replaced a BLAS product (scipy's, through Numba), which does not suit
+    an inner size of 3: the forward and back transforms of a 2 MP colour
+    photo took 50 ms that way against 16 ms this way on one thread, as in a
+    Dask worker, and 33 against 17 ms on two (medians of 9 alternating
+    rounds); inside the folder task, 39 against 25 ms a file (8 files each).
+    The results differ by at most 3e-7 (69 of 6 million output values one
+    level apart)."""
+    for i in range(x.shape[0]):
+        a, b, c = x[i, 0], x[i, 1], x[i, 2]
+        out[i, 0] = a * m[0, 0] + b * m[1, 0] + c * m[2, 0]
+        out[i, 1] = a * m[0, 1] + b * m[1, 1] + c * m[2, 1]
+        out[i, 2] = a * m[0, 2] + b * m[1, 2] + c * m[2, 2]
 
 
 def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -260,9 +268,12 @@ def denoise_image(
     elif model.arch.channels == 1 and hwc.shape[2] == 3:
         # to opponent planes and back, each one matrix product with no interleaved copy in between
         h, w = hwc.shape[:2]
-        planes = _dot(OPPONENT, scaled.reshape(-1, 3).T).reshape(3, h, w)
+        planes = np.empty((3, h, w), np.float32)
+        _mix(scaled.reshape(-1, 3), OPPONENT.T, planes.reshape(3, -1).T)
         out = denoise_planes(model, np.moveaxis(planes, 0, 2), sigma, **how)
-        out = _dot(np.moveaxis(out, 2, 0).reshape(3, -1).T, OPPONENT).reshape(h, w, 3)
+        back = np.empty((h, w, 3), np.float32)
+        _mix(np.moveaxis(out, 2, 0).reshape(3, -1).T, OPPONENT, back.reshape(-1, 3))
+        out = back
     else:
         out = denoise_planes(model, scaled, sigma, **how)
     if gain != 1.0:

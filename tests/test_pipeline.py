@@ -196,3 +196,23 @@ def test_ensemble_averages_the_turned_patches(default_model, photo_gray):
 def test_ensemble_must_be_1_2_4_or_8(default_model, photo_gray, bad):
     with pytest.raises(ValueError, match="ensemble must be one of"):
         denoise_image(default_model, photo_gray[:16, :16], 0.1, ensemble=bad)
+
+
+def test_colour_images_are_denoised_as_opponent_planes(default_model, photo_rgb):
+    # A one-channel model denoises an RGB image as three opponent planes (pipeline.OPPONENT, orthonormal),
+    # each like a gray image, and turns the result back: check against that done with numpy's products.
+    x = noisy(to_float(photo_rgb)[:48, :56], 20 / 255, seed=2)
+    planes = x.reshape(-1, 3) @ pipeline.OPPONENT.T
+    each = [denoise_image(default_model, np.ascontiguousarray(planes[:, k].reshape(48, 56)), 20 / 255) for k in range(3)]
+    expected = (np.stack(each, axis=2).reshape(-1, 3) @ pipeline.OPPONENT).reshape(x.shape)
+    np.testing.assert_allclose(denoise_image(default_model, x, 20 / 255), expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("planar_in", [False, True])
+def test_colour_mix_reads_and_writes_either_layout(planar_in):
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal((3, 3)).astype(np.float32)
+    x = rng.random((3, 500), dtype=np.float32).T if planar_in else rng.random((500, 3), dtype=np.float32)
+    out = np.empty((500, 3), np.float32) if planar_in else np.empty((3, 500), np.float32).T
+    pipeline._mix(x, m, out)
+    np.testing.assert_allclose(out, x.astype(np.float64) @ m, rtol=1e-6, atol=1e-6)
