@@ -116,8 +116,8 @@ class Architecture:
         """Multiply-adds x 2 of one training step per patch: the forward
         pass, the weights' gradients (as many) and the gradient of every
         layer's input but the first's (nothing needs the gradient of the
-        input rows, and PyTensor leaves it out). Short of the usual "3x the
-        forward pass" by the first layer's share."""
+        input rows, and PyTensor leaves it out): the usual "3x the forward
+        pass" less the first layer's forward FLOPs."""
         s = self.sizes
         return 3 * self.flops_per_patch() - 2 * s[0] * s[1]
 

@@ -266,7 +266,7 @@ def denoise_image(
     if model.arch.channels == 3 and hwc.shape[2] == 1:
         out = denoise_planes(model, np.repeat(scaled, 3, axis=2), sigma, **how).mean(axis=2, keepdims=True)
     elif model.arch.channels == 1 and hwc.shape[2] == 3:
-        # to opponent planes and back, each one matrix product with no interleaved copy in between
+        # to opponent planes and back, each one pass over the pixels with no interleaved copy in between
         h, w = hwc.shape[:2]
         planes = np.empty((3, h, w), np.float32)
         _mix(scaled.reshape(-1, 3), OPPONENT.T, planes.reshape(3, -1).T)
