@@ -232,8 +232,11 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
 def test_ctrl_c_stops_promptly_and_resumes(tmp_path):
     src = _many(tmp_path / "in", 24)
     out = tmp_path / "out"
+    # as from a terminal: a suite started in the background (`cmd &` in a script) passes its children SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler; the CLI would rightly ignore Ctrl-C
     p = subprocess.Popen([sys.executable, "-m", "denoise.cli", "run", str(src), "-o", str(out), "--workers", "1",
-                          "--sigma", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          "--sigma", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_outputs(out, 2)
     t0 = time.time()
     p.send_signal(signal.SIGINT)
