@@ -318,9 +318,7 @@ def encode_image(array: np.ndarray, suffix: str, info: dict | None = None, *, jp
     if fmt == "PNG":  # our own writer: see denoise.png
         return encode_png(array, **carried)
     im = _to_pil(array)
-    kw = carried if fmt != "BMP" else {}
-    if fmt == "BMP" and info.get("dpi"):
-        kw["dpi"] = info["dpi"]
+    kw = {k: v for k, v in carried.items() if fmt != "BMP" or k == "dpi"}  # BMP holds no EXIF or ICC profile
     if fmt == "JPEG":
         if im.mode in ("RGBA", "LA"):
             raise ValueError("JPEG cannot store an alpha channel; write PNG, TIFF or WebP")

@@ -131,11 +131,10 @@ class PatchSampler:
         yx = np.stack(np.meshgrid(np.arange(p), np.arange(p), indexing="ij"), axis=-1)[None]
         self.transforms = len(DIHEDRAL) if augment else 1
         moves = np.stack([dihedral(yx, t)[0] for t in range(self.transforms)])
-        widths = sorted(set(self._shapes[:, 1].tolist()))
+        widths, self._table = np.unique(self._shapes[:, 1], return_inverse=True)
         c = arch.channels
         tables = [(moves[..., 0] * wd + moves[..., 1])[..., None] * c + np.arange(c) for wd in widths]
         self._tables = np.stack(tables).reshape(len(widths), self.transforms, -1).astype(np.intp)
-        self._table = np.array([widths.index(wd) for wd in self._shapes[:, 1].tolist()], np.intp)
         # with real pairs, each image's sigma is the standard deviation of noisy - clean
         self._sigmas = None
         if noisy is not None:
@@ -350,6 +349,13 @@ def train(
         history.append([done, None, round(psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2])), 3)])
     losses, pending = [], None
 
+    def settle():
+        """Read the loss of the step in flight, if any, into ``losses``."""
+        nonlocal pending
+        if pending is not None:
+            losses.append(float(pending))
+            pending = None
+
     def save():
         model.meta["history"] = history
         if checkpoint is not None:
@@ -371,23 +377,20 @@ def train(
             # One step in flight: the JAX backend returns before its step is done, so the next batch
             # is drawn meanwhile; reading the previous step's loss bounds the queue to that one step.
             # Numba and C steps are done when they return.
-            if pending is not None:
-                losses.append(float(pending))
+            settle()
             pending = loss
             done += 1
             bar.update(1)
             if done % cfg.epoch_steps == 0:
-                losses.append(float(pending))
-                pending = None
+                settle()
                 vpsnr = psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2]))
                 history.append([done, round(float(np.mean(losses)), 7), round(vpsnr, 3)])
-                losses = []
+                losses.clear()
                 bar.set_postfix(loss=f"{history[-1][1]:.2e}", val_psnr=f"{vpsnr:.2f}")
                 save()
     finally:
         bar.close()
-    if pending is not None:
-        losses.append(float(pending))
+    settle()
     if losses:
         vpsnr = psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2]))
         history.append([done, round(float(np.mean(losses)), 7), round(vpsnr, 3)])
