@@ -83,7 +83,9 @@ def interleaved_ratio(fn, flops: float, rounds=7, n=4096, seconds=0.5) -> dict:
     threads stop spinning (numpy's and scipy's OpenBLAS, which Numba calls,
     are separate pools). A ``fn`` with a ``finish`` attribute leaves work in
     flight (see :func:`pipelined`): ``fn.finish()`` waits for it inside each timing.
-    Returns ``dict(gemm=, sustained=, sustained_ratio=, single=, single_ratio=)``."""
+    Returns ``dict(gemm=, sustained=, sustained_ratio=, sustained_spread=, single=, single_ratio=)``,
+    ``sustained_spread`` the (lowest, highest) per-round sustained ratio: on a shared machine
+    the rounds can differ by half, and the median alone hides that."""
     finish = getattr(fn, "finish", lambda: None)
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = np.random.default_rng(1).random((n, n), dtype=np.float32)
@@ -108,13 +110,15 @@ def interleaved_ratio(fn, flops: float, rounds=7, n=4096, seconds=0.5) -> dict:
         rows.append((2 * n**3 / (time.perf_counter() - t) / 1e9, sustained, single))
     gemm, sustained, single = np.array(rows).T
     return dict(gemm=float(np.median(gemm)), sustained=float(np.median(sustained)),
-                sustained_ratio=float(np.median(sustained / gemm)), single=float(np.median(single)),
+                sustained_ratio=float(np.median(sustained / gemm)),
+                sustained_spread=(float(np.min(sustained / gemm)), float(np.max(sustained / gemm))), single=float(np.median(single)),
                 single_ratio=float(np.median(single / gemm)))
 
 
 def ratio_line(label: str, r: dict) -> str:
-    return (f"  {label:24s} {r['sustained']:7.1f} GFLOP/s  (GEMM {r['gemm']:6.1f})  {r['sustained_ratio']:6.1%} of GEMM;"
-            f"  one call after a pause {r['single']:6.1f} GFLOP/s, {r['single_ratio']:6.1%}")
+    low, high = r["sustained_spread"]
+    return (f"  {label:24s} {r['sustained']:7.1f} GFLOP/s  (GEMM {r['gemm']:6.1f})  {r['sustained_ratio']:6.1%} of GEMM"
+            f" (rounds {low:.0%}-{high:.0%});  one call after a pause {r['single']:6.1f} GFLOP/s, {r['single_ratio']:6.1%}")
 
 
 def forward_fn(model, backend, batch):
@@ -362,7 +366,8 @@ def main(argv=None):
     print(f"forward, weight gradients and every layer's input gradient but the first's, {a.training_flops_per_patch() / 1e6:.2f} "
           f"MFLOP/patch, {a.training_flops_per_patch() / a.flops_per_patch():.2f}x")
     print("forward); and the training loop, patch sampler included (batch 512 and 1024). Each timed alternately with")
-    print("the GEMM, sustained (calls back to back for 0.5 s) and as one call after a pause; medians of per-round ratios")
+    print("the GEMM, sustained (calls back to back for 0.5 s) and as one call after a pause; medians of per-round ratios,")
+    print("the lowest and highest sustained round in brackets")
     print("(each backend in its own process: JAX's thread pool would slow everything measured after it; the training")
     print("rows with train()'s malloc settings, see denoise.memory.keep_freed_memory)")
     for be in args.backends.split(","):
