@@ -12,7 +12,7 @@ OpenCV fastNlMeans and BM3D Mpix/s on the same photo (if installed:
 ``pip install -e ".[bench]"``).
 
 Rates are sustained (calls back to back, as in a run) unless a line says
-otherwise; see :func:`interleaved_ratio`.
+otherwise; see :func:`interleaved_ratios`.
 
 Usage::
 
@@ -70,11 +70,12 @@ def gemm_peak(n=4096) -> float:
     return 2 * n**3 / median_time(lambda: a @ b) / 1e9
 
 
-def interleaved_ratio(fn, flops: float, rounds=7, n=4096, seconds=0.5) -> dict:
-    """Rates of ``fn`` against numpy's GEMM, timed alternately so that all see
-    the same machine load; medians over rounds of GFLOP/s and of per-round ratios.
+def interleaved_ratios(fns, rounds=7, n=4096, seconds=0.5) -> list[dict]:
+    """Rates of each ``(fn, flops)`` in ``fns`` against numpy's GEMM, timed in turn
+    within each round, then the GEMM, so that all see the same machine load;
+    medians over rounds of GFLOP/s and of per-round ratios.
 
-    ``fn`` is timed two ways each round: as one call after a pause, and
+    Each ``fn`` is timed two ways each round: as one call after a pause, and
     sustained, called back to back for ``seconds``, as the pipeline calls
     the forward pass and the training loop its step. A lone call pays for
     waking BLAS threads and refilling caches, which a run of calls pays
@@ -83,36 +84,46 @@ def interleaved_ratio(fn, flops: float, rounds=7, n=4096, seconds=0.5) -> dict:
     threads stop spinning (numpy's and scipy's OpenBLAS, which Numba calls,
     are separate pools). A ``fn`` with a ``finish`` attribute leaves work in
     flight (see :func:`pipelined`): ``fn.finish()`` waits for it inside each timing.
-    Returns ``dict(gemm=, sustained=, sustained_ratio=, sustained_spread=, single=, single_ratio=)``,
-    ``sustained_spread`` the (lowest, highest) per-round sustained ratio: on a shared machine
-    the rounds can differ by half, and the median alone hides that."""
-    finish = getattr(fn, "finish", lambda: None)
+    Returns per ``fn`` ``dict(gemm=, sustained=, sustained_ratio=, sustained_spread=, single=,
+    single_ratio=, rounds=)``: ``sustained_spread`` the (lowest, highest) per-round sustained
+    ratio (on a shared machine the rounds can differ by half, and the median alone hides
+    that), ``rounds`` the sustained GFLOP/s of each round, to compare two ``fn`` round by round."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = np.random.default_rng(1).random((n, n), dtype=np.float32)
-    fn(), finish(), a @ b
-    rows = []
+    for fn, _ in fns:
+        fn(), getattr(fn, "finish", lambda: None)()
+    a @ b
+    rows = []  # per round: the GEMM's rate, then each fn's sustained and single rates
     for _ in range(rounds):
-        time.sleep(0.5)
-        t = time.perf_counter()
-        fn()
-        finish()
-        single = flops / (time.perf_counter() - t) / 1e9
-        time.sleep(0.5)
-        calls, t = 0, time.perf_counter()
-        while calls == 0 or time.perf_counter() - t < seconds:
+        row = []
+        for fn, flops in fns:
+            finish = getattr(fn, "finish", lambda: None)
+            time.sleep(0.5)
+            t = time.perf_counter()
             fn()
-            calls += 1
-        finish()
-        sustained = calls * flops / (time.perf_counter() - t) / 1e9
+            finish()
+            single = flops / (time.perf_counter() - t) / 1e9
+            time.sleep(0.5)
+            calls, t = 0, time.perf_counter()
+            while calls == 0 or time.perf_counter() - t < seconds:
+                fn()
+                calls += 1
+            finish()
+            row += [calls * flops / (time.perf_counter() - t) / 1e9, single]
         time.sleep(0.5)
         t = time.perf_counter()
         a @ b
-        rows.append((2 * n**3 / (time.perf_counter() - t) / 1e9, sustained, single))
-    gemm, sustained, single = np.array(rows).T
-    return dict(gemm=float(np.median(gemm)), sustained=float(np.median(sustained)),
-                sustained_ratio=float(np.median(sustained / gemm)),
-                sustained_spread=(float(np.min(sustained / gemm)), float(np.max(sustained / gemm))), single=float(np.median(single)),
-                single_ratio=float(np.median(single / gemm)))
+        rows.append([2 * n**3 / (time.perf_counter() - t) / 1e9, *row])
+    rows = np.array(rows)
+    gemm = rows[:, 0]
+    out = []
+    for k in range(len(fns)):
+        sustained, single = rows[:, 1 + 2 * k], rows[:, 2 + 2 * k]
+        out.append(dict(gemm=float(np.median(gemm)), sustained=float(np.median(sustained)),
+                        sustained_ratio=float(np.median(sustained / gemm)),
+                        sustained_spread=(float(np.min(sustained / gemm)), float(np.max(sustained / gemm))),
+                        single=float(np.median(single)), single_ratio=float(np.median(single / gemm)), rounds=sustained))
+    return out
 
 
 def ratio_line(label: str, r: dict) -> str:
@@ -345,17 +356,20 @@ def main(argv=None):
     a = model.arch
     if args.one_backend:
         be = args.one_backend
-        print(ratio_line(f"{be} forward", interleaved_ratio(forward_fn(model, be, 4096), a.flops_per_patch() * 4096)), flush=True)
+        [r] = interleaved_ratios([(forward_fn(model, be, 4096), a.flops_per_patch() * 4096)])
+        print(ratio_line(f"{be} forward", r), flush=True)
         if args.forward_only:
             return
         keep_freed_memory()  # as train() does
-        for batch in (256, 512, 1024):
-            r = interleaved_ratio(training_fn(model, batch, be), a.training_flops_per_patch() * batch, rounds=9)
-            print(ratio_line(f"{be} training step b{batch}", r), flush=True)
         sampler = loop_sampler(model)
-        for batch in (512, 1024):
-            r = interleaved_ratio(training_fn(model, batch, be, sampler), a.training_flops_per_patch() * batch, rounds=9)
-            print(ratio_line(f"{be} sample+step b{batch}", r), flush=True)
+        for batch in (256, 512, 1024):  # at 512 and 1024 the loop in the same rounds as the step alone
+            flops = a.training_flops_per_patch() * batch
+            fns = [(training_fn(model, batch, be), flops)] + ([(training_fn(model, batch, be, sampler), flops)] if batch >= 512 else [])
+            step, *loop = interleaved_ratios(fns, rounds=9)
+            print(ratio_line(f"{be} training step b{batch}", step), flush=True)
+            if loop:
+                print(ratio_line(f"{be} sample+step b{batch}", loop[0]) + f";  time per step {np.median(step['rounds'] / loop[0]['rounds']):.2f}x"
+                      " the step's alone (median of rounds)", flush=True)
         return
     print(f"model {args.model}: patch {a.patch}+2x{a.context} context, hidden {list(a.hidden)}, stride {model.stride}, "
           f"{a.flops_per_patch() / 1e6:.2f} MFLOP/patch, {a.flops_per_pixel(model.stride) / 1e3:.0f} kFLOP/pixel/plane")
@@ -365,7 +379,8 @@ def main(argv=None):
     print("\nforward pass (batch 4096); training step alone (batch 256, 512 and 1024; the matrix products it does:")
     print(f"forward, weight gradients and every layer's input gradient but the first's, {a.training_flops_per_patch() / 1e6:.2f} "
           f"MFLOP/patch, {a.training_flops_per_patch() / a.flops_per_patch():.2f}x")
-    print("forward); and the training loop, patch sampler included (batch 512 and 1024). Each timed alternately with")
+    print("forward); and the training loop, patch sampler included (batch 512 and 1024, in the same rounds as the step")
+    print("alone, with the loop's time per step against the step's). Each timed alternately with")
     print("the GEMM, sustained (calls back to back for 0.5 s) and as one call after a pause; medians of per-round ratios,")
     print("the lowest and highest sustained round in brackets")
     print("(each backend in its own process: JAX's thread pool would slow everything measured after it; the training")
