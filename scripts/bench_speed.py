@@ -86,8 +86,8 @@ def interleaved_ratios(fns, rounds=7, n=4096, seconds=0.5) -> list[dict]:
     flight (see :func:`pipelined`): ``fn.finish()`` waits for it inside each timing.
     Returns per ``fn`` ``dict(gemm=, sustained=, sustained_ratio=, sustained_spread=, single=,
     single_ratio=, rounds=)``: ``sustained_spread`` the (lowest, highest) per-round sustained
-    ratio (on a shared machine the rounds can differ by half, and the median alone hides
-    that), ``rounds`` the sustained GFLOP/s of each round, to compare two ``fn`` round by round."""
+    ratio (on a shared machine the rounds of one row differed up to 4x, which the median
+    alone hides), ``rounds`` the sustained GFLOP/s of each round, to compare two ``fn`` round by round."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = np.random.default_rng(1).random((n, n), dtype=np.float32)
     for fn, _ in fns:
