@@ -6,7 +6,7 @@ The device image has jax (CUDA), numba, numpy, scipy, Pillow and tqdm, but
 not PyTensor; nothing can be downloaded there. So, here, ``prepare`` puts
 what must travel into two git-ignored folders of the repo:
 
-* ``.whl/``  -- PyTensor and its pure-Python dependencies as wheels;
+* ``.whl/``  -- PyTensor, its dependencies and zlib-ng as wheels (:data:`WHEELS`);
 * ``.data/`` -- the training photos (``scripts/training_data.py``) and the
   current checkpoint, if any (``runs/NAME.ckpt.npz``), so the GPU continues
   the run that the CPU started.
@@ -39,7 +39,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from train_models import MODELS  # noqa: E402
 
-WHEELS = ["pytensor==3.0.7", "cons", "etuples", "logical-unification", "miniKanren"]
+#: What the device lacks (it has jax, numba, numpy, scipy, Pillow and tqdm): PyTensor, the packages
+#: PyTensor and its rewriting libraries require, and zlib-ng (denoise.png). Checked in a venv holding only
+#: those six: with these wheels installed by the command above, scripts/gpu_check.py ran on JAX's CPU.
+WHEELS = ["pytensor==3.0.7", "cons", "etuples", "logical-unification", "miniKanren", "multipledispatch", "toolz",
+          "typing_extensions", "filelock", "setuptools", "zlib-ng"]
 
 
 def prepare(name: str, photos: Path) -> None:
