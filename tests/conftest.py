@@ -11,6 +11,14 @@ SAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "sample
 TINY = denoise.Architecture(patch=4, context=2, hidden=(32, 16, 32), noise_input=True)
 
 
+def step_rows(arch, n, seed):
+    """Random rows for a training step of ``arch``: ``(noisy, sigma, clean)``, in the step's order."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, arch.in_size - arch.noise_input), dtype=np.float32)
+    y = rng.random((n, arch.out_size), dtype=np.float32)
+    return x, np.full(n, 0.1, np.float32), y
+
+
 @pytest.fixture(scope="session")
 def default_model():
     return denoise.load_model("default")

@@ -9,6 +9,8 @@ from denoise.backends import BACKENDS, FortranTranspose, LayoutExpandDims, compi
 from denoise.model import Architecture, Autoencoder
 from denoise.train import TrainConfig, compile_step
 
+from .conftest import step_rows
+
 
 def _ops(f):
     return [type(n.op).__name__ for n in f.maker.fgraph.toposort()]
@@ -47,11 +49,8 @@ def test_the_numba_mode_turns_transposes_and_single_new_axes_and_nothing_else():
 def test_training_steps_agree_with_pytensors_numba_mode(monkeypatch):
     # tied weights: transposes in the forward pass as well as in the gradients
     arch = Architecture(patch=2, context=0, hidden=(6, 3, 6), tied=True)
-    rng = np.random.default_rng(1)
     n = 64
-    x = rng.random((n, arch.in_size - arch.noise_input), dtype=np.float32)
-    y = rng.random((n, arch.out_size), dtype=np.float32)
-    s = np.full(n, 0.1, np.float32)
+    x, s, y = step_rows(arch, n, seed=1)
     weights = []
     for mode in (compile_mode("numba"), "NUMBA"):
         # denoise.train, the module (the package's attribute of that name is the function)

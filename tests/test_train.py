@@ -6,7 +6,7 @@ from denoise.noise import parse
 from denoise.patches import DIHEDRAL, dihedral
 from denoise.train import PatchSampler
 
-from .conftest import TINY
+from .conftest import TINY, step_rows
 
 
 def _cfg(**kw):
@@ -189,11 +189,8 @@ def test_jax_trains_and_denoises_in_float32():
     from denoise.train import TrainConfig, compile_step
 
     arch = Architecture(patch=2, context=1, hidden=(6, 3, 6), noise_input=True)
-    rng = np.random.default_rng(2)
     n = 32
-    x = rng.random((n, arch.in_size - arch.noise_input), dtype=np.float32)
-    y = rng.random((n, arch.out_size), dtype=np.float32)
-    s = np.full(n, 0.1, np.float32)
+    x, s, y = step_rows(arch, n, seed=2)
     ae = Autoencoder(arch, seed=5, backend="jax")
     step, _, state = compile_step(ae, TrainConfig(steps=3, batch_size=n, backend="jax"))
     assert any(n.op.__class__.__name__ == "Sum" for n in step.maker.fgraph.toposort())
