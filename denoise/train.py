@@ -345,8 +345,11 @@ def train(
     t_start = time.monotonic()
     bar = tqdm(total=total, initial=done, disable=not cfg.progress, unit="step", dynamic_ncols=True,
                mininterval=0.1 if sys.stderr.isatty() else 30)
+    def val_psnr():
+        return psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2]))
+
     if not history:
-        history.append([done, None, round(psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2])), 3)])
+        history.append([done, None, round(val_psnr(), 3)])
     losses, pending = [], None
 
     def settle():
@@ -363,6 +366,15 @@ def train(
             extra["state.step"] = np.array(done)
             extra["state.rng"] = np.array(json.dumps(rng.bit_generator.state))
             io.save_model(model, checkpoint, extra=extra)
+
+    def end_epoch():
+        """Record the mean loss since the last record and the validation PSNR (returned), then save."""
+        settle()
+        vpsnr = val_psnr()
+        history.append([done, round(float(np.mean(losses)), 7), round(vpsnr, 3)])
+        losses.clear()
+        save()
+        return vpsnr
 
     try:
         while (total is None or done < total) and (deadline is None or time.monotonic() < deadline):
@@ -382,19 +394,13 @@ def train(
             done += 1
             bar.update(1)
             if done % cfg.epoch_steps == 0:
-                settle()
-                vpsnr = psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2]))
-                history.append([done, round(float(np.mean(losses)), 7), round(vpsnr, 3)])
-                losses.clear()
+                vpsnr = end_epoch()
                 bar.set_postfix(loss=f"{history[-1][1]:.2e}", val_psnr=f"{vpsnr:.2f}")
-                save()
     finally:
         bar.close()
     settle()
     if losses:
-        vpsnr = psnr_from_mse(_mse(model, *val_rows[:2], val_rows[2]))
-        history.append([done, round(float(np.mean(losses)), 7), round(vpsnr, 3)])
-        save()
+        end_epoch()
     model.meta["history"] = history
     model.meta["steps"] = done
     return model

@@ -64,4 +64,3 @@ def test_training_steps_agree_with_pytensors_numba_mode(monkeypatch):
     for k in weights[0]:  # the BLAS may sum in another order when handed a transposed operand
         np.testing.assert_allclose(weights[0][k], weights[1][k], rtol=1e-5, atol=1e-7)
         assert not np.array_equal(weights[0][k], Autoencoder(arch, seed=5).get_weights()[k])
-

@@ -185,19 +185,18 @@ def test_jax_trains_and_denoises_in_float32():
     # and so the outputs. (Here rather than in test_backends, which runs before test_cli: JAX's threads
     # in the test process make Python warn about each subprocess test_cli starts.)
     pytest.importorskip("jax")
-    from denoise.model import Architecture, Autoencoder
-    from denoise.train import TrainConfig, compile_step
+    from denoise.train import compile_step
 
-    arch = Architecture(patch=2, context=1, hidden=(6, 3, 6), noise_input=True)
+    arch = denoise.Architecture(patch=2, context=1, hidden=(6, 3, 6), noise_input=True)
     n = 32
     x, s, y = step_rows(arch, n, seed=2)
-    ae = Autoencoder(arch, seed=5, backend="jax")
-    step, _, state = compile_step(ae, TrainConfig(steps=3, batch_size=n, backend="jax"))
-    assert any(n.op.__class__.__name__ == "Sum" for n in step.maker.fgraph.toposort())
+    ae = denoise.Autoencoder(arch, seed=5, backend="jax")
+    step, _, state = compile_step(ae, _cfg(steps=3, batch_size=n, backend="jax"))
+    assert any(node.op.__class__.__name__ == "Sum" for node in step.maker.fgraph.toposort())
     losses = [step(x, s, y) for _ in range(3)]
     assert {str(np.asarray(v).dtype) for v in losses} == {"float32"}
     for v in [*ae.params, *state]:
         assert np.asarray(v.get_value()).dtype == np.float32, v.name
     assert ae.reconstruct(x, 0.1).dtype == np.float32
-    numba = Autoencoder(arch, weights=ae.get_weights())
+    numba = denoise.Autoencoder(arch, weights=ae.get_weights())
     np.testing.assert_allclose(ae.reconstruct(x, 0.1), numba.reconstruct(x, 0.1), rtol=1e-4, atol=1e-5)
