@@ -8,12 +8,12 @@ trained on noisy/clean patch pairs, applied to whole images and folders.
 >>> clean = denoise.denoise_image(model, noisy)      # doctest: +SKIP
 """
 
-from .distributed import denoise_folder
-from .io import list_models, load_model, save_model
+from .estimate import estimate_sigma
+from .folders import denoise_folder
 from .model import Architecture, Autoencoder, Decoder, Encoder
-from .noise import estimate_sigma
+from .modelfile import list_models, load_model, save_model
 from .pipeline import denoise_image
-from .train import TrainConfig, train
+from .training import TrainConfig, train
 
 __version__ = "0.1.0"
 

@@ -4,25 +4,21 @@ The Numba mode is PyTensor's with one rewrite of ours. PyTensor's Numba
 backend builds every ``DimShuffle`` view (a transpose, a new axis) with
 ``as_strided``, which Numba types as an array of unknown layout. ``np.dot``
 then copies such an array, one element at a time, before it calls the BLAS,
-and elementwise loops over it do not vectorise: a bias added to a (4096,
-256) matrix as such a row took 2.1 ms, as a C-ordered row 1.1 ms. The
-rewrite swaps each matrix transpose for :class:`FortranTranspose` (Numba
-code ``x.T``, Fortran-ordered when ``x`` is C-ordered, which ``np.dot`` hands
-to the BLAS as it is) and each single new axis for :class:`LayoutExpandDims`
-(``np.expand_dims``, which keeps the layout). Against PyTensor's own mode,
-alternating in one process, medians of 9 rounds, the same outputs:
-
-- training step: ``fast`` batch 512 0.79x the time, ``default`` batch 1024
-  0.78x (the transposes alone: 0.86x and 0.82x; ``fast`` at 1024 0.81x);
-- forward pass, batch 4096: ``fast`` 0.87x, ``default`` 0.90x.
+and elementwise loops over it do not vectorise. The rewrite swaps each
+matrix transpose for :class:`FortranTranspose` (Numba code ``x.T``,
+Fortran-ordered when ``x`` is C-ordered, which ``np.dot`` hands to the BLAS
+as it is) and each single new axis for :class:`LayoutExpandDims`
+(``np.expand_dims``, which keeps the layout). The outputs are the same as
+PyTensor's own mode's; the time saved is measured by
+``scripts/bench_speed.py --section backends``.
 
 The JAX mode is PyTensor's with one rewrite of ours too. A float32 ``Sum``
 accumulates in float64 (its ``acc_dtype``); PyTensor's JAX code returns the
 float64 accumulator uncast, with JAX's 64-bit mode on (PyTensor turns it on
 while its ``floatX`` is float64, the default). Through the gradients (a
 bias's gradient is a sum over the batch) and Adam's updates, the weights
-then turned float64 after the first training step, and the loss was float64
-(seen with PyTensor 3.0.7 and jax 0.10.2). The rewrite makes the float64
+would then turn float64 after the first training step, and the loss with
+them. The rewrite makes the float64
 ``Sum`` explicit and casts its result back, so the graph computes what it
 says: float32 end to end, sums accumulated in float64.
 """

@@ -6,6 +6,7 @@ Exit status: 0 success, 1 when any file failed, 2 for usage errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
@@ -54,8 +55,7 @@ def _positive(kind):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .files import OUTPUT_FORMATS
-    from .backends import BACKENDS
+    from .folders.plan import OUTPUT_FORMATS
     from .pipeline import ENSEMBLES
 
     ap = argparse.ArgumentParser(prog="denoise", description="Learned batch image denoising (PyTensor + Dask).")
@@ -64,6 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="full error details")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser = functools.partial(sub.add_parser, parents=[common])
+
+    _add_train(sub)
+    _add_run(sub, OUTPUT_FORMATS, ENSEMBLES)
+    _add_eval(sub, ENSEMBLES)
+    sub.add_parser("models", help="list shipped models with their model cards")
+    return ap
+
+
+def _add_train(sub) -> None:
+    from .backends import BACKENDS
 
     t = sub.add_parser("train", help="train a model on your own photos")
     t.add_argument("--clean", required=True, type=Path, help="folder of clean images")
@@ -90,16 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true", help="continue training the checkpoint in --output")
 
+
+def _add_run(sub, formats, ensembles) -> None:
     r = sub.add_parser("run", help="denoise image files and folders")
     r.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
     r.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     r.add_argument("--model", default="default", help="shipped model name or model file (default: %(default)s)")
     r.add_argument("--sigma", type=_sigma, default=None, help="noise level in 8-bit units (25 = 25/255), or auto (default)")
     r.add_argument("--stride", type=_positive(int), help="patch stride (default: the model's)")
-    r.add_argument("--ensemble", type=int, choices=ENSEMBLES, default=1,
+    r.add_argument("--ensemble", type=int, choices=ensembles, default=1,
                    help="average over this many rotations/reflections of each patch: N times slower, slightly better (default: 1)")
     r.add_argument("--recursive", action="store_true", help="include sub-folders, mirrored in the output")
-    r.add_argument("--format", choices=OUTPUT_FORMATS, default="keep", help="output format (default: keep the input's)")
+    r.add_argument("--format", choices=formats, default="keep", help="output format (default: keep the input's)")
     r.add_argument("--jpeg-quality", type=int, default=95, choices=range(1, 101), metavar="Q", help="JPEG/WebP quality (default: 95)")
     r.add_argument("--report", type=Path, help="write a JSON report of every file")
     r.add_argument("--overwrite", action="store_true", help="redo outputs already done with the same model and settings")
@@ -110,106 +122,108 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
+
+def _add_eval(sub, ensembles) -> None:
     e = sub.add_parser("eval", help="PSNR/SSIM of a model on clean images with synthetic noise")
     e.add_argument("--model", default="default")
     e.add_argument("--clean", required=True, type=Path)
     e.add_argument("--noise", default="gaussian:25")
     e.add_argument("--sigma", type=_sigma, default=None, help="noise level given to the model (default: auto)")
-    e.add_argument("--ensemble", type=int, choices=ENSEMBLES, default=1, help="as for run (default: 1)")
+    e.add_argument("--ensemble", type=int, choices=ensembles, default=1, help="as for run (default: 1)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", type=Path, help="write the results as JSON")
 
-    sub.add_parser("models", help="list shipped models with their model cards")
-    return ap
 
-
-def cmd_train(a) -> int:
+def cmd_train(args) -> int:
     import denoise
-    from . import io
-    from .noise import parse
 
-    noise = parse(a.noise)
-    files = io.list_images(a.clean)
+    from .imagefile import list_images, read_float
+    from .memory import keep_freed_memory
+    from .noise import parse
+    from .training.data import holdout_split
+
+    noise = parse(args.noise)
+    files = list_images(args.clean)
     if not files:
-        raise ValueError(f"no images in {a.clean}")
-    if a.output.exists() and not a.resume:
-        raise ValueError(f"{a.output} exists; pass --resume to continue training it, or choose another -o")
-    if a.noisy:
-        noisy_files = [a.noisy / f.name for f in files]
+        raise ValueError(f"no images in {args.clean}")
+    if args.output.exists() and not args.resume:
+        raise ValueError(f"{args.output} exists; pass --resume to continue training it, or choose another -o")
+    if args.noisy:
+        noisy_files = [args.noisy / f.name for f in files]
         missing = [str(p) for p in noisy_files if not p.is_file()]
         if missing:
             raise ValueError(f"--noisy has no counterpart for {len(missing)} clean images, e.g. {missing[0]}")
-    if a.val:
-        val_files, train_files = io.list_images(a.val), files
-    elif len(files) >= 2:
-        val_files = files[::8]
-        train_files = [f for f in files if f not in val_files]
+    if args.val:
+        val_files, train_files = list_images(args.val), files
     else:
-        val_files, train_files = files, files
-    clean = [io.read_float(f) for f in train_files]
-    noisy = [io.read_float(a.noisy / f.name) for f in train_files] if a.noisy else None
-    val_clean = [io.read_float(f) for f in val_files]
-    val_noisy = [io.read_float(a.noisy / f.name) for f in val_files] if (a.noisy and not a.val) else None
-    noise_input = {"yes": True, "no": False, "auto": noise.is_range or bool(a.noisy)}[a.noise_input]
-    if a.resume and a.output.exists():
-        model = denoise.load_model(a.output, backend=a.backend)
+        train_files, val_files = holdout_split(files)
+    clean = [read_float(f) for f in train_files]
+    noisy = [read_float(args.noisy / f.name) for f in train_files] if args.noisy else None
+    val_clean = [read_float(f) for f in val_files]
+    val_noisy = [read_float(args.noisy / f.name) for f in val_files] if (args.noisy and not args.val) else None
+    noise_input = {"yes": True, "no": False, "auto": noise.is_range or bool(args.noisy)}[args.noise_input]
+    if args.resume and args.output.exists():
+        model = denoise.load_model(args.output, backend=args.backend)
     else:
         arch = denoise.Architecture(
-            patch=a.patch, context=a.context, channels=a.channels, hidden=a.hidden, noise_input=noise_input
+            patch=args.patch, context=args.context, channels=args.channels, hidden=args.hidden, noise_input=noise_input
         )
-        model = denoise.Autoencoder(arch, seed=a.seed, backend=a.backend)
+        model = denoise.Autoencoder(arch, seed=args.seed, backend=args.backend)
     cfg = denoise.TrainConfig(
-        noise=noise.spec, steps=a.steps, epochs=a.epochs, minutes=a.minutes, epoch_steps=a.epoch_steps,
-        batch_size=a.batch_size, optimizer=a.optimizer, lr=a.lr, seed=a.seed, backend=a.backend,
+        noise=noise.spec, steps=args.steps, epochs=args.epochs, minutes=args.minutes, epoch_steps=args.epoch_steps,
+        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, seed=args.seed, backend=args.backend,
         lr_decay="cosine",
     )
-    meta = {"provenance": {"clean": str(a.clean), "noisy": str(a.noisy) if a.noisy else None,
-                           "images": len(train_files), "seed": a.seed}}
-    if a.stride:
-        meta["stride"] = a.stride
-    a.output.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"provenance": {"clean": str(args.clean), "noisy": str(args.noisy) if args.noisy else None,
+                           "images": len(train_files), "seed": args.seed}}
+    if args.stride:
+        meta["stride"] = args.stride
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    keep_freed_memory()  # this process is ours: keep freed memory for the next step (denoise.memory)
     model = denoise.train(model, clean, cfg, noisy=noisy, val_clean=val_clean, val_noisy=val_noisy,
-                          checkpoint=a.output, meta=meta)
+                          checkpoint=args.output, meta=meta)
     hist = model.meta["history"]
-    print(f"trained {model.meta['steps']} steps; validation PSNR {hist[0][2]} -> {hist[-1][2]} dB; wrote {a.output}")
+    print(f"trained {model.meta['steps']} steps; validation PSNR {hist[0][2]} -> {hist[-1][2]} dB; wrote {args.output}")
     return 0
 
 
-def cmd_run(a) -> int:
-    from .distributed import denoise_folder
+def cmd_run(args) -> int:
+    from .folders import denoise_folder
+    from .folders.report import summary
 
     entries = denoise_folder(
-        a.inputs, a.output, model=a.model, sigma=a.sigma, stride=a.stride, ensemble=a.ensemble, recursive=a.recursive, fmt=a.format,
-        jpeg_quality=a.jpeg_quality, tile_megapixels=a.tile, overwrite=a.overwrite, workers=a.workers,
-        scheduler=a.scheduler, progress=False if a.quiet else None, report=a.report,
+        args.inputs, args.output, model=args.model, sigma=args.sigma, stride=args.stride, ensemble=args.ensemble, recursive=args.recursive, fmt=args.format,
+        jpeg_quality=args.jpeg_quality, tile_megapixels=args.tile, overwrite=args.overwrite, workers=args.workers,
+        scheduler=args.scheduler, progress=False if args.quiet else None, report=args.report,
     )
     failed = [e for e in entries if e["status"] == "failed"]
     for e in failed:
         print(f"failed: {e['file']}: {e['reason']}", file=sys.stderr)
-    counts = {s: sum(e["status"] == s for e in entries) for s in ("done", "skipped", "failed")}
-    if not a.quiet:
+    counts = summary(entries)
+    if not args.quiet:
         print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed", file=sys.stderr)
     return 1 if failed else 0
 
 
-def cmd_eval(a) -> int:
-    from . import io
+def cmd_eval(args) -> int:
+    from .imagefile import list_images, read_float
     from .metrics import psnr, ssim
+    from .modelfile import load_model
     from .noise import parse
     from .pipeline import denoise_image
 
-    model = io.load_model(a.model)
-    noise = parse(a.noise)
-    files = io.list_images(a.clean)
+    model = load_model(args.model)
+    noise = parse(args.noise)
+    files = list_images(args.clean)
     if not files:
-        raise ValueError(f"no images in {a.clean}")
+        raise ValueError(f"no images in {args.clean}")
     rows = []
     print(f"{'image':32s} {'noisy PSNR':>10s} {'PSNR':>8s} {'noisy SSIM':>10s} {'SSIM':>7s}")
     for i, f in enumerate(files):
-        clean = io.read_float(f)
-        rng = np.random.default_rng([a.seed, i])
+        clean = read_float(f)
+        rng = np.random.default_rng([args.seed, i])
         noisy = noise.add(clean, rng)
-        out = denoise_image(model, noisy, a.sigma, ensemble=a.ensemble)
+        out = denoise_image(model, noisy, args.sigma, ensemble=args.ensemble)
         row = {
             "image": f.name,
             "noisy_psnr": psnr(clean, noisy), "psnr": psnr(clean, out),
@@ -219,16 +233,16 @@ def cmd_eval(a) -> int:
         print(f"{f.name:32s} {row['noisy_psnr']:10.2f} {row['psnr']:8.2f} {row['noisy_ssim']:10.4f} {row['ssim']:7.4f}")
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("noisy_psnr", "psnr", "noisy_ssim", "ssim")}
     print(f"{'mean':32s} {mean['noisy_psnr']:10.2f} {mean['psnr']:8.2f} {mean['noisy_ssim']:10.4f} {mean['ssim']:7.4f}")
-    if a.json:
-        from .io import atomic_write
+    if args.json:
+        from .storage import atomic_write
 
-        atomic_write(a.json, json.dumps({"model": a.model, "noise": noise.spec, "seed": a.seed, "ensemble": a.ensemble,
+        atomic_write(args.json, json.dumps({"model": args.model, "noise": noise.spec, "seed": args.seed, "ensemble": args.ensemble,
                                          "images": rows, "mean": mean}, indent=1).encode())
     return 0
 
 
-def cmd_models(a) -> int:
-    from .io import list_models, load_model, model_card
+def cmd_models(args) -> int:
+    from .modelfile import list_models, load_model, model_card
 
     for name in list_models():
         m = load_model(name)
@@ -242,23 +256,36 @@ def cmd_models(a) -> int:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    a = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    with _console_log(args.verbose):
+        try:
+            return {"train": cmd_train, "run": cmd_run, "eval": cmd_eval, "models": cmd_models}[args.command](args)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except (ValueError, OSError, ConnectionError) as exc:
+            if args.verbose:
+                raise
+            print(f"denoise {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+
+
+@contextlib.contextmanager
+def _console_log(verbose: bool):
+    """The ``denoise`` logger's messages on standard error, plain, for one command;
+    the logger is as it was afterwards."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
-    log.handlers[:] = [handler]
+    saved = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
     log.propagate = False
-    log.setLevel(logging.DEBUG if a.verbose else logging.WARNING)
     try:
-        return {"train": cmd_train, "run": cmd_run, "eval": cmd_eval, "models": cmd_models}[a.command](a)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, OSError, ConnectionError) as exc:
-        if a.verbose:
-            raise
-        print(f"denoise {a.command}: error: {exc}", file=sys.stderr)
-        return 2
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
 
 
 if __name__ == "__main__":

@@ -23,9 +23,10 @@ __all__ = ["peak_rss_mb", "MALLOC_SETTINGS", "keep_freed_memory"]
 #: 256 MiB of freed heap instead of handing it back to the system at once
 #: (trim threshold), and serve blocks up to 32 MiB from the heap (mmap
 #: threshold). Otherwise the freed arrays of one step go back to the kernel
-#: and the next step page-faults the same memory in afresh. Our Dask workers
-#: start with them (``distributed.WORKER_MALLOC``); :func:`denoise.train` sets
-#: them in its own process (:func:`keep_freed_memory`).
+#: and the next step page-faults the same memory in afresh. Only processes
+#: that are ours take them: our LocalCluster's workers start with them
+#: (``denoise.folders.WORKER_MALLOC``), and the ``denoise train`` command applies
+#: them to itself (:func:`keep_freed_memory`); a library call never does.
 MALLOC_SETTINGS = {"MALLOC_TRIM_THRESHOLD_": 256 * 2**20, "MALLOC_MMAP_THRESHOLD_": 32 * 2**20}
 _MALLOPT = {"MALLOC_TRIM_THRESHOLD_": -1, "MALLOC_MMAP_THRESHOLD_": -3}  # glibc's M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-__all__ = ["psnr", "ssim"]
+__all__ = ["psnr", "psnr_from_mse", "ssim"]
 
 
 def _pair(reference, test):
@@ -25,8 +27,16 @@ def psnr(reference, test, *, data_range: float = 1.0) -> float:
     20.0
     """
     a, b = _pair(reference, test)
-    mse = np.mean((a - b) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
+    return psnr_from_mse(float(np.mean((a - b) ** 2)), data_range=data_range)
+
+
+def psnr_from_mse(mse: float, *, data_range: float = 1.0) -> float:
+    """PSNR in dB of a mean squared error (infinite for 0).
+
+    >>> psnr_from_mse(0.01)
+    20.0
+    """
+    return float("inf") if mse <= 0 else 10.0 * math.log10(data_range**2 / mse)
 
 
 def ssim(reference, test, *, data_range: float = 1.0, sigma: float = 1.5) -> float:

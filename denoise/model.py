@@ -87,6 +87,11 @@ class Architecture:
             )
 
     @property
+    def default_stride(self) -> int:
+        """The stride a model of this shape denoises with unless told otherwise: half a patch."""
+        return max(1, self.patch // 2)
+
+    @property
     def in_patch(self) -> int:
         return self.patch + 2 * self.context
 
@@ -204,7 +209,7 @@ class Autoencoder:
         compiles :meth:`reconstruct`, :meth:`encode` and :meth:`decode`.
     meta : dict, optional
         What a model file records beside the weights: default ``stride``,
-        ``noise`` spec, ``window``, ``provenance``... (see :mod:`denoise.io`).
+        ``noise`` spec, ``window``, ``provenance``... (see :mod:`denoise.modelfile`).
 
     Examples
     --------
@@ -238,7 +243,7 @@ class Autoencoder:
     @property
     def stride(self) -> int:
         """The default stride for denoising (from ``meta``, else half a patch)."""
-        return int(self.meta.get("stride", max(1, self.arch.patch // 2)))
+        return int(self.meta.get("stride", self.arch.default_stride))
 
     # ---- symbolic graph -------------------------------------------------
     def inputs(self):
@@ -261,8 +266,8 @@ class Autoencoder:
         a = self.arch
         s = np.float32(a.scale)
         if self.backend == "c":
-            # PyTensor's C backend runs the folded form at about half speed (measured: forward 0.58x,
-            # training 0.45x for the default model), so it normalises the rows as written
+            # PyTensor's C backend runs the folded form slower than this one (bench_speed.py
+            # --section backends), so it normalises the rows as written
             x = (rows - pt.mean(rows, axis=1, keepdims=True)) * s
             if a.noise_input:
                 x = pt.concatenate([x, (sigma * s)[:, None]], axis=1)

@@ -1,4 +1,4 @@
-"""Noise models, their spec strings, and noise-level estimation.
+"""Noise models and their spec strings (noise-level estimation: :mod:`denoise.estimate`).
 
 A spec string names a noise model and its level, in 8-bit units where the
 model has a level in pixel values::
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["Noise", "parse", "estimate_sigma", "standard_normal"]
+__all__ = ["Noise", "parse", "standard_normal"]
 
 FORMS = (
     "gaussian:SIGMA, gaussian:LOW-HIGH (sigma in 8-bit levels, e.g. gaussian:25), "
@@ -101,8 +101,8 @@ class Noise:
 def _normal_quantiles(levels: int = 1 << 16) -> np.ndarray:
     """What :func:`standard_normal` draws from: N(0, 1) at the midpoints of
     ``levels`` equal-probability bins, as float32, scaled to unit variance
-    (the midpoints' variance is 0.99998: their tails stop at +-4.32). Made on
-    first use (8 ms), not at import: denoising never draws noise."""
+    (the midpoints' tails stop at +-4.32). Made on first use, not at import:
+    denoising never draws noise."""
     inv_cdf = statistics.NormalDist().inv_cdf
     half = np.array([inv_cdf((i + 0.5) / levels) for i in range(levels // 2, levels)])
     z = np.concatenate([-half[::-1], half])
@@ -117,13 +117,11 @@ def standard_normal(rng: np.random.Generator, shape) -> np.ndarray:
     generator.
 
     Training draws a fresh noise value for every input pixel of every
-    patch, so the draw is made cheap: a table lookup. The levels stand for the
-    continuous distribution: symmetric, of variance 1 and fourth moment
-    2.9992 (N(0, 1)'s is 3), with no value beyond |z| = 4.32, which N(0, 1)
-    passes with probability 1.5e-5. A (512, 256) batch took 0.15 ms here
-    (1.2 ns a value), against 0.61 ms by the Box-Muller transform of float32
-    uniforms that this replaced; numpy's own ``standard_normal`` (a
-    ziggurat) took 11-15 ns a value.
+    patch, so the draw is made cheap: a table lookup, several times faster
+    than numpy's own ``standard_normal`` (``scripts/bench_speed.py --section
+    sampler``). The levels stand for the continuous distribution: symmetric,
+    of variance 1, with no value beyond |z| = 4.32 (which N(0, 1) passes with
+    probability 1.5e-5).
     """
     size = math.prod(shape)
     indices = rng.bit_generator.random_raw((size + 3) // 4).view(np.uint16)[:size]
@@ -132,8 +130,7 @@ def standard_normal(rng: np.random.Generator, shape) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _lookup(table, indices):
-    """``table[indices]``, 4x faster than numpy's fancy indexing (which
-    first converts 16-bit indices to 64-bit ones)."""
+    """``table[indices]`` without numpy's conversion of 16-bit indices to 64-bit ones."""
     out = np.empty(indices.size, table.dtype)
     for k in range(indices.size):
         out[k] = table[indices[k]]
@@ -171,67 +168,3 @@ def parse(spec: str | Noise) -> Noise:
     if kind == "poisson" and low <= 0:
         raise ValueError(f"poisson peak must be positive; got {spec!r}")
     return Noise(kind, low, high)
-
-
-#: The median of |N(0, 1)|.
-_MAD = 0.6744897501960817
-
-
-def estimate_sigma(image: np.ndarray) -> float:
-    """Estimate the standard deviation of additive Gaussian noise.
-
-    The robust median-absolute-deviation estimator of Donoho and Johnstone
-    on the finest diagonal Haar wavelet band, averaged over channels.
-    ``image`` is (H, W) or (H, W, C): uint8 or uint16 (read as value / 255
-    or value / 65535, as :func:`denoise.denoise_image` reads them) or float
-    in [0, 1] units. The result is in [0, 1] units.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> noisy = 0.5 + 0.1 * rng.standard_normal((256, 256))
-    >>> round(estimate_sigma(noisy), 2)
-    0.1
-    """
-    x = np.asarray(image)
-    if x.ndim == 2:
-        x = x[:, :, None]
-    if x.ndim != 3 or x.shape[0] < 2 or x.shape[1] < 2:
-        raise ValueError(f"need an (H, W) or (H, W, C) image of at least 2x2 pixels; got shape {np.shape(image)}")
-    if x.dtype in (np.uint8, np.uint16):
-        top = np.iinfo(x.dtype).max
-        return float(np.mean([_median_abs_haar(x[:, :, k], top) / (2 * top) for k in range(x.shape[2])]) / _MAD)
-    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-    sig = []
-    for k in range(x.shape[2]):  # one channel at a time: float64 copies of a quarter plane, never of the image
-        ch = x[:, :, k]
-        a, b = ch[0:h:2, 0:w:2].astype(np.float64), ch[0:h:2, 1:w:2]
-        c, d = ch[1:h:2, 0:w:2], ch[1:h:2, 1:w:2]
-        hh = (a - b - c + d) / 2.0  # orthonormal Haar diagonal detail
-        hh = np.abs(hh[np.isfinite(hh)])
-        if hh.size:
-            sig.append(np.median(hh) / _MAD)
-    if not sig:
-        raise ValueError("cannot estimate noise: the image has no finite pixels")
-    return float(np.mean(sig))
-
-
-def _median_abs_haar(channel: np.ndarray, top: int) -> float:
-    """The median of ``|a - b - c + d|`` over the 2x2 blocks of an integer
-    channel, exactly: the sums are integers in [0, 2*top], so a histogram
-    replaces the sort (a 1.3 MP uint8 colour photo: 4.6 ms for its three
-    channels against 33 ms through float32, float64 and numpy's median)."""
-    counts = np.cumsum(_abs_haar_counts(channel, 2 * top + 1))
-    n = counts[-1]
-    low, high = np.searchsorted(counts, [(n - 1) // 2, n // 2], side="right")
-    return (low + high) / 2
-
-
-@numba.njit(cache=True, nogil=True)
-def _abs_haar_counts(channel, bins):
-    counts = np.zeros(bins, np.int64)
-    for i in range(0, channel.shape[0] - 1, 2):
-        for j in range(0, channel.shape[1] - 1, 2):
-            s = np.int64(channel[i, j]) - np.int64(channel[i, j + 1]) - np.int64(channel[i + 1, j]) + np.int64(channel[i + 1, j + 1])
-            counts[abs(s)] += 1
-    return counts

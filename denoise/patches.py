@@ -19,7 +19,9 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-__all__ = ["Grid", "grid", "extract", "extract_padded", "accumulator", "crop", "stitch", "window", "window1d", "weight_sum", "overlap_add", "pad", "DIHEDRAL", "dihedral"]
+from .imaging import as_hwc
+
+__all__ = ["Grid", "grid", "check_grid", "extract", "extract_padded", "accumulator", "crop", "stitch", "window", "window1d", "weight_sum", "overlap_add", "pad", "DIHEDRAL", "dihedral"]
 
 
 class Grid(NamedTuple):
@@ -39,7 +41,8 @@ class Grid(NamedTuple):
         return self.count[0] * self.count[1]
 
 
-def _check(size: int, stride: int, context: int = 0) -> None:
+def check_grid(size: int, stride: int, context: int = 0) -> None:
+    """Raise ValueError unless ``size``, ``stride`` and ``context`` describe a patch grid."""
     if not (isinstance(size, (int, np.integer)) and size >= 1):
         raise ValueError(f"patch size must be a positive integer; got {size!r}")
     if not (isinstance(stride, (int, np.integer)) and 1 <= stride <= size):
@@ -48,21 +51,9 @@ def _check(size: int, stride: int, context: int = 0) -> None:
         raise ValueError(f"context must be a non-negative integer; got {context!r}")
 
 
-def as_hwc(image: np.ndarray) -> np.ndarray:
-    """View an (H, W) or (H, W, C) array as (H, W, C)."""
-    image = np.asarray(image)
-    if image.ndim == 2:
-        return image[:, :, None]
-    if image.ndim == 3:
-        return image
-    raise ValueError(
-        f"expected an image of shape (H, W) or (H, W, C); got shape {image.shape}"
-    )
-
-
 def grid(shape: tuple[int, ...], size: int, stride: int) -> Grid:
     """The global patch grid of an image of ``shape`` (H, W[, C])."""
-    _check(size, stride)
+    check_grid(size, stride)
     h, w = shape[:2]
     if h < 1 or w < 1:
         raise ValueError(f"image must be at least 1x1; got shape {tuple(shape)}")
@@ -117,7 +108,7 @@ def extract(
     >>> extract(img, 2, 2).shape
     (4, 4)
     """
-    _check(size, stride, context)
+    check_grid(size, stride, context)
     img = as_hwc(image)
     g = grid(img.shape, size, stride)
     return extract_padded(pad(img, g, context), g, context, rows)
@@ -202,12 +193,9 @@ def overlap_add(
     (-g.start[0], -g.start[1])). In place.
 
     A compiled loop that adds each patch row as one contiguous run of
-    ``size * C`` values, which the compiler vectorises. On a 2 MP plane with
-    the ``fast`` model's geometry (8 x 8 patches at stride 4, one thread, one
-    run, alternating) it took 16.8 ms, against 79 ms as numpy operations (one
-    per pixel of a patch, each over every patch, striding through the whole
-    accumulator) and 38.7 ms for the previous kernel, which looped over
-    pixels, then channels.
+    ``size * C`` values, which the compiler vectorises; as numpy operations
+    (one per pixel of a patch, each striding over the whole accumulator)
+    the sum is several times slower (``scripts/bench_speed.py --section stages``).
     """
     p, s, c = g.size, g.stride, acc.shape[2]
     nx = g.count[1]
@@ -255,7 +243,7 @@ def stitch(
 
     Returns a float32 array of ``shape``.
     """
-    _check(size, stride)
+    check_grid(size, stride)
     shape = tuple(shape)
     hwc = shape if len(shape) == 3 else (*shape, 1)
     g = grid(hwc, size, stride)
@@ -279,11 +267,9 @@ def accumulator(shape: tuple[int, int, int], g: Grid) -> np.ndarray:
 def crop(acc: np.ndarray, shape: tuple[int, int, int], g: Grid, kind: str) -> np.ndarray:
     """The image from an accumulator: crop to ``shape`` and divide by the weight sum.
 
-    One compiled pass, dividing each value by its row's and column's window
-    sums multiplied, as ``acc[crop] / weight_sum(...)`` would (the same
-    float32 products and quotients) without the weight plane: on a 2 MP
-    plane it took 0.71x the time of that numpy expression (0.30x on three
-    channels; one thread, alternating, medians of 9)."""
+    Each value is divided by its row's and column's window sums multiplied,
+    as ``acc[crop] / weight_sum(...)`` would (the same float32 products and
+    quotients)."""
     if acc.dtype != np.float32 or not acc.flags.c_contiguous:
         raise ValueError("the accumulator must be a C-contiguous float32 array, as accumulator() makes")
     rows, cols = _axis_sums(shape, g, kind)

@@ -7,88 +7,29 @@ patches is alive at once.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from . import patches as P
+from .estimate import estimate_sigma
+from .imaging import (
+    as_hwc,
+    from_float,
+    from_opponent,
+    split_alpha,
+    to_float,
+    to_opponent,
+)
 from .model import Autoencoder
-from .noise import estimate_sigma, parse
+from .noise import parse
+from .stages import stage
 
-__all__ = ["denoise_image", "denoise_planes", "reconstruct", "resolve_sigma", "split_alpha", "to_float", "from_float", "ENSEMBLES", "check_ensemble", "check_stride"]
+__all__ = ["denoise_image", "denoise_planes", "ensemble_reconstruct", "resolve_sigma", "ENSEMBLES", "check_ensemble", "check_stride"]
 
 DEFAULT_BATCH = 4096
 
 #: Allowed ``ensemble`` sizes: the first 1, 2, 4 or 8 elements of
 #: :data:`denoise.patches.DIHEDRAL`, each a group of rotations/reflections.
 ENSEMBLES = (1, 2, 4, 8)
-
-#: Orthonormal opponent colour transform (luma, red-blue, green-magenta).
-#: Being orthonormal, it keeps i.i.d. Gaussian noise i.i.d. with the same
-#: sigma, while decorrelating the colour planes, so a one-channel model
-#: denoises the three planes better than R, G and B (+0.78 dB mean at sigma 25
-#: on the four colour sample images with the shipped model).
-OPPONENT = (
-    np.array([[1, 1, 1], [1, 0, -1], [1, -2, 1]], np.float64)
-    / np.sqrt([[3.0], [2.0], [6.0]])
-).astype(np.float32)
-
-
-@numba.njit(cache=True, nogil=True)
-def _mix(x, m, out):
-    """``out = x @ m`` for (N, 3) ``x`` and ``out`` of any strides and a 3x3
-    ``m``: a colour transform in one pass over the pixels, reading one
-    layout (interleaved or planar) and writing the other.
-
-    It replaced a BLAS product (scipy's, through Numba), which does not suit
-    an inner size of 3: the forward and back transforms of a 2 MP colour
-    photo took 50 ms that way against 16 ms this way on one thread, as in a
-    Dask worker, and 33 against 17 ms on two (medians of 9 alternating
-    rounds); inside the folder task, 39 against 25 ms a file (8 files each).
-    The results differ by at most 3e-7 (69 of 6 million output values one
-    level apart)."""
-    for i in range(x.shape[0]):
-        a, b, c = x[i, 0], x[i, 1], x[i, 2]
-        out[i, 0] = a * m[0, 0] + b * m[1, 0] + c * m[2, 0]
-        out[i, 1] = a * m[0, 1] + b * m[1, 1] + c * m[2, 1]
-        out[i, 2] = a * m[0, 2] + b * m[1, 2] + c * m[2, 2]
-
-
-def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(colour, alpha) of an (H, W), (H, W, 1|2|3|4) image; alpha is None if absent."""
-    if image.ndim == 2:
-        return image, None
-    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
-        raise ValueError(
-            f"expected an image of shape (H, W) or (H, W, C) with C in 1..4; got shape {image.shape}"
-        )
-    c = image.shape[2]
-    if c in (2, 4):
-        return image[:, :, : c - 1], image[:, :, c - 1 :]
-    return image, None
-
-
-def to_float(image: np.ndarray) -> np.ndarray:
-    """float32 in [0, 1] units: uint8 / 255, uint16 / 65535, floats as they are."""
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / np.float32(255)
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) / np.float32(65535)
-    if np.issubdtype(image.dtype, np.floating):
-        return image.astype(np.float32)
-    raise ValueError(f"unsupported image dtype {image.dtype}; use uint8, uint16 or float in [0, 1] units")
-
-
-def from_float(x: np.ndarray, dtype) -> np.ndarray:
-    """Back to ``dtype``: integers are rounded and clipped, floats are not clipped."""
-    dtype = np.dtype(dtype)
-    if dtype.kind == "u":
-        top = np.iinfo(dtype).max
-        y = x * np.float32(top)  # one temporary, rounded and clipped in place: 0.56x the time of
-        np.rint(y, out=y)  # np.clip(np.rint(x * top), 0, top) on a 4 MP RGB image, same result
-        np.clip(y, 0, top, out=y)
-        return y.astype(dtype)
-    return x.astype(dtype)
-
 
 def _estimate(hwc: np.ndarray) -> float:
     """Noise sigma of an (H, W, C) image of any supported dtype, in [0, 1] units
@@ -105,7 +46,7 @@ def resolve_sigma(model: Autoencoder, image: np.ndarray, sigma: float | None) ->
     from the whole image. Tiles of one image must share it."""
     if sigma is not None or not model.arch.noise_input:
         return sigma
-    return _estimate(P.as_hwc(split_alpha(np.asarray(image))[0]))
+    return _estimate(as_hwc(split_alpha(np.asarray(image))[0]))
 
 
 def check_ensemble(ensemble) -> None:
@@ -118,12 +59,11 @@ def check_stride(model: Autoencoder, stride) -> int:
     """``stride``, or the model's default stride if None; ValueError unless it
     is an integer from 1 to the model's patch size."""
     stride = model.stride if stride is None else stride
-    if not (isinstance(stride, (int, np.integer)) and 1 <= stride <= model.arch.patch):
-        raise ValueError(f"stride must be an integer from 1 to the model's patch size {model.arch.patch}; got {stride!r}")
+    P.check_grid(model.arch.patch, stride)
     return int(stride)
 
 
-def reconstruct(model: Autoencoder, rows: np.ndarray, sigma, ensemble: int = 1) -> np.ndarray:
+def ensemble_reconstruct(model: Autoencoder, rows: np.ndarray, sigma, ensemble: int = 1) -> np.ndarray:
     """``model.reconstruct(rows, sigma)``, averaged over ``ensemble`` rotations
     and reflections of every patch (each output turned back before averaging).
 
@@ -158,14 +98,13 @@ def denoise_planes(
 
     One-channel models denoise each of the C planes in turn; three-channel
     models take C == 3. ``sigma`` is passed to noise-conditioned models.
-    ``ensemble``: see :func:`reconstruct`. Returns float32 (H, W, C).
+    ``ensemble``: see :func:`ensemble_reconstruct`. Returns float32 (H, W, C).
     """
     a = model.arch
     c = x.shape[2]
     if a.channels == 1 and c > 1:
-        # plane by plane: patches of a contiguous plane are gathered and stitched faster than those
-        # of one channel of an interleaved image (6.5% less time for the fast model on a 4 MP RGB photo).
-        # The result is planar, seen as (H, W, C); a planar x (see denoise_image) is not copied.
+        # plane by plane, each made contiguous (its patches are gathered and stitched faster than
+        # those of one channel of an interleaved image); the result is planar, seen as (H, W, C)
         out = np.empty((c, *x.shape[:2]), np.float32)
         for k in range(c):
             plane = np.ascontiguousarray(x[:, :, k : k + 1])
@@ -176,15 +115,21 @@ def denoise_planes(
     if a.channels != c:
         raise ValueError(f"a {a.channels}-channel model cannot denoise a {c}-channel image")
     g = P.grid(x.shape, a.patch, stride)
-    padded = P.pad(x, g, a.context)
+    with stage("pad"):
+        padded = P.pad(x, g, a.context)
     acc = P.accumulator(x.shape, g)
     win = P.window(a.patch, window)
     rows_per_band = max(1, batch_size // g.count[1])
     for r0 in range(0, g.count[0], rows_per_band):
         band = slice(r0, min(r0 + rows_per_band, g.count[0]))
-        rows = P.extract_padded(padded, g, a.context, band)
-        P.overlap_add(acc, reconstruct(model, rows, sigma, ensemble), g, r0, win)
-    return P.crop(acc, x.shape, g, window)
+        with stage("extract"):
+            rows = P.extract_padded(padded, g, a.context, band)
+        with stage("forward", work=len(rows) * ensemble):
+            denoised = ensemble_reconstruct(model, rows, sigma, ensemble)
+        with stage("overlap-add"):
+            P.overlap_add(acc, denoised, g, r0, win)
+    with stage("crop"):
+        return P.crop(acc, x.shape, g, window)
 
 
 def denoise_image(
@@ -220,8 +165,8 @@ def denoise_image(
         Patches per forward call; bounds memory.
     ensemble : {1, 2, 4, 8}
         Average the model's output over this many rotations and reflections
-        of every patch: that many times the time, for a small gain (about
-        +0.06 dB with 8 at sigma 25, see the model card).
+        of every patch: that many times the time, for a small gain (see
+        the model card).
 
     Returns
     -------
@@ -250,12 +195,13 @@ def denoise_image(
         raise ValueError(f"batch_size must be positive; got {batch_size}")
     check_ensemble(ensemble)
     window = window or model.meta.get("window", "flat")
-    hwc = P.as_hwc(x)
+    hwc = as_hwc(x)
     if sigma is not None and not (np.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma must be a non-negative number in [0, 1] units (25/255 for 8-bit level 25); got {sigma!r}")
     gain = 1.0
     if model.arch.noise_input:
-        sigma = resolve_sigma(model, colour, sigma)  # from the image as given: integers take the exact, faster path
+        with stage("estimate"):
+            sigma = resolve_sigma(model, colour, sigma)  # from the image as given: integers take the exact, faster path
     else:
         trained = parse(model.meta["noise"]).sigma if model.meta.get("noise") else None
         if sigma is not None and sigma > 0 and trained:
@@ -266,14 +212,8 @@ def denoise_image(
     if model.arch.channels == 3 and hwc.shape[2] == 1:
         out = denoise_planes(model, np.repeat(scaled, 3, axis=2), sigma, **how).mean(axis=2, keepdims=True)
     elif model.arch.channels == 1 and hwc.shape[2] == 3:
-        # to opponent planes and back, each one pass over the pixels with no interleaved copy in between
-        h, w = hwc.shape[:2]
-        planes = np.empty((3, h, w), np.float32)
-        _mix(scaled.reshape(-1, 3), OPPONENT.T, planes.reshape(3, -1).T)
-        out = denoise_planes(model, np.moveaxis(planes, 0, 2), sigma, **how)
-        back = np.empty((h, w, 3), np.float32)
-        _mix(np.moveaxis(out, 2, 0).reshape(3, -1).T, OPPONENT, back.reshape(-1, 3))
-        out = back
+        with stage("colour transform"):
+            out = from_opponent(denoise_planes(model, to_opponent(scaled), sigma, **how))
     else:
         out = denoise_planes(model, scaled, sigma, **how)
     if gain != 1.0:

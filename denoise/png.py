@@ -2,15 +2,13 @@
 one deflate stream from zlib-ng (level 1, run-length strategy).
 
 Pillow reads every image and writes every other format. Its PNG encoder
-tries four filters on each row and feeds zlib row by row: at the same zlib
-settings it took 3.1x the time of this module on denoised 2 MP photos, RGB
-and gray, for files of the same size (Paeth is the filter it chose for
-almost every row of a photo; ``scripts/bench_png.py``). zlib-ng, a
-maintained fork of zlib, makes the same stream size as Python's zlib here in
-0.6x the time. The container is a few chunks (PNG specification, ISO/IEC
-15948): ``IHDR``, then ``iCCP``, ``pHYs`` and ``eXIf`` for the metadata
-:func:`denoise.io.write_image` carries, written as Pillow writes them, then
-``IDAT`` and ``IEND``.
+tries four filters on each row and feeds zlib row by row, which takes longer
+for files of the same size (Paeth is the filter it chooses for almost every
+row of a photo); zlib-ng, a maintained fork of zlib, makes the same stream
+as Python's zlib in less time (``scripts/bench_png.py``). The container is
+a few chunks (PNG specification, ISO/IEC 15948): ``IHDR``, then ``iCCP``,
+``pHYs`` and ``eXIf`` for the metadata :func:`denoise.imagefile.write_image`
+carries, written as Pillow writes them, then ``IDAT`` and ``IEND``.
 """
 
 from __future__ import annotations
@@ -23,12 +21,10 @@ from zlib_ng import zlib_ng as zlib
 
 __all__ = ["encode_png", "COMPRESS_LEVEL", "STRATEGY"]
 
-# Level 1 with the run-length strategy: on the Paeth residuals of denoised photos (2 and 4 MP, RGB and
-# gray) zlib-ng made streams 37-38% smaller than at level 1 with its default strategy and 3-4% larger
-# than at level 6, and Pillow's default (level 6, its filters) took 12.5x our time. Drawings with
-# repeated shapes come out far larger: a rendered page of text, 17.6x the size of Pillow's default file
-# (Pillow at level 1 with the same strategy: 15.3x). Recompress with an optimiser such as oxipng where
-# size matters.
+# Level 1 with the run-length strategy: on the Paeth residuals of photos, streams much smaller than level
+# 1's default strategy and close to level 6's, at a fraction of level 6's time; drawings with repeated
+# shapes (text) come out far larger than Pillow's default file (``scripts/bench_png.py``). Recompress
+# with an optimiser such as oxipng where size matters.
 COMPRESS_LEVEL = 1
 STRATEGY = zlib.Z_RLE
 

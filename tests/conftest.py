@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 import denoise
-from denoise import io
-from denoise.pipeline import to_float
+from denoise import imagefile
+from denoise.imaging import to_float
 
 SAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "sample_images"
 
@@ -19,6 +19,13 @@ def step_rows(arch, n, seed):
     return x, np.full(n, 0.1, np.float32), y
 
 
+def small_config(**kw):
+    """A TrainConfig for the tests: a few small steps, seeded, quiet; ``kw`` overrides."""
+    base = dict(noise="gaussian:10-40", steps=60, epoch_steps=30, batch_size=64, val_patches=512, progress=False, seed=5)
+    base.update(kw)
+    return denoise.TrainConfig(**base)
+
+
 @pytest.fixture(scope="session")
 def default_model():
     return denoise.load_model("default")
@@ -27,13 +34,13 @@ def default_model():
 @pytest.fixture(scope="session")
 def photo_gray():
     """A real 8-bit grayscale photo, float32 [0, 1], cropped small."""
-    a, _ = io.read_image(SAMPLES / "mountain_trail_gray.png")
+    a, _ = imagefile.read_image(SAMPLES / "mountain_trail_gray.png")
     return to_float(a)[100:228, 200:360]
 
 
 @pytest.fixture(scope="session")
 def photo_rgb():
-    a, _ = io.read_image(SAMPLES / "honey_bee.jpg")
+    a, _ = imagefile.read_image(SAMPLES / "honey_bee.jpg")
     return a[150:246, 250:378]
 
 
@@ -42,7 +49,7 @@ def training_photos():
     """Small crops of two sample photos (for training tests only)."""
     out = []
     for name in ("dogs_gray.png", "citrus.jpg"):
-        a, _ = io.read_image(SAMPLES / name)
+        a, _ = imagefile.read_image(SAMPLES / name)
         x = to_float(a)
         out.append(x[:160, :160])
     return out

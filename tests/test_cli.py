@@ -1,11 +1,12 @@
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from denoise import io
+from denoise import imagefile, modelfile
 from denoise.cli import main
 from denoise.metrics import psnr
 
@@ -20,7 +21,7 @@ def folder(tmp_path):
     rng = np.random.default_rng(0)
     clean = {}
     for name in ("dogs_gray.png", "citrus.jpg"):
-        a, _ = io.read_image(SAMPLES / name)
+        a, _ = imagefile.read_image(SAMPLES / name)
         a = a[:64, :80]
         clean[name] = a
         n = np.clip(a + rng.normal(0, 25, a.shape), 0, 255).astype(np.uint8)
@@ -40,8 +41,8 @@ def test_run_end_to_end(folder, tmp_path, capsys):
     assert "broken.png" in capsys.readouterr().err
     assert not (out / "broken.png").exists()
     for name, a in clean.items():
-        got, _ = io.read_image(out / Path(name).with_suffix(".png"))
-        noisy, _ = io.read_image(src / Path(name).with_suffix(".png"))
+        got, _ = imagefile.read_image(out / Path(name).with_suffix(".png"))
+        noisy, _ = imagefile.read_image(src / Path(name).with_suffix(".png"))
         assert got.shape == a.shape and got.dtype == np.uint8
         assert psnr(a / 255.0, got / 255.0) > psnr(a / 255.0, noisy / 255.0) + 3
 
@@ -67,6 +68,7 @@ def test_eval_prints_and_writes_json(folder, tmp_path, capsys):
     assert ens["ensemble"] == 2 and ens["mean"]["psnr"] != res["mean"]["psnr"]
 
 
+@pytest.mark.slow
 def test_train_then_run_with_the_new_model(folder, tmp_path, capsys):
     src, _ = folder
     model = tmp_path / "m.npz"
@@ -76,7 +78,7 @@ def test_train_then_run_with_the_new_model(folder, tmp_path, capsys):
     assert "validation PSNR" in capsys.readouterr().out
     assert main(args) == 2  # refuses to overwrite without --resume
     assert main([*args[:-4], "--steps", "30", "--epoch-steps", "10", "--resume"]) == 0
-    assert io.load_model(model).meta["history"][-1][0] == 30
+    assert modelfile.load_model(model).meta["history"][-1][0] == 30
     out = tmp_path / "o"
     assert main(["run", str(src / "citrus.png"), "-o", str(out), "--model", str(model), "--quiet"]) == 0
     assert (out / "citrus.png").is_file()
@@ -139,6 +141,7 @@ def _cli(*args, **kw):
                           timeout=300, **kw)
 
 
+@pytest.mark.slow
 def test_bad_files_are_listed_with_reasons_and_good_ones_done(folder, tmp_path):
     src, _ = folder
     bad = _bad_files(src)
@@ -171,6 +174,7 @@ def _without_root_file_access():
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+@pytest.mark.slow
 def test_unreadable_file_is_reported(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -190,7 +194,7 @@ def test_unreadable_file_is_reported(tmp_path):
 
 
 def _many(folder: Path, n: int) -> Path:
-    a, _ = io.read_image(SAMPLES / "mountain_trail_gray.png")
+    a, _ = imagefile.read_image(SAMPLES / "mountain_trail_gray.png")
     folder.mkdir()
     for i in range(n):  # 320x400 crops: big enough that a run takes seconds, so it can be interrupted midway
         y, x = (i * 37) % 160, (i * 53) % 240
@@ -206,6 +210,7 @@ def _wait_for_outputs(out: Path, n: int, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
     src = _many(tmp_path / "in", 24)
     ref = tmp_path / "ref"
@@ -229,6 +234,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
     assert not list(out.glob(".*.part"))
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_promptly_and_resumes(tmp_path):
     src = _many(tmp_path / "in", 24)
     out = tmp_path / "out"
@@ -247,3 +253,11 @@ def test_ctrl_c_stops_promptly_and_resumes(tmp_path):
     assert r.returncode == 0
     summary = json.loads((tmp_path / "r.json").read_text())["summary"]
     assert summary["skipped"] >= 2 and summary["skipped"] + summary["done"] == 24
+
+
+def test_each_command_leaves_the_logger_as_it_found_it(capsys):
+    log = logging.getLogger("denoise")
+    before = (list(log.handlers), log.level, log.propagate)
+    assert main(["models"]) == 0
+    assert main(["-v", "models"]) == 0
+    assert (list(log.handlers), log.level, log.propagate) == before

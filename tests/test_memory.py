@@ -5,7 +5,12 @@ import platform
 import numpy as np
 import pytest
 
-from denoise.memory import MALLOC_SETTINGS, _startup_environment, keep_freed_memory, peak_rss_mb
+from denoise.memory import (
+    MALLOC_SETTINGS,
+    _startup_environment,
+    keep_freed_memory,
+    peak_rss_mb,
+)
 
 
 def _in_fresh_process(fn):

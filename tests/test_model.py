@@ -23,6 +23,7 @@ def test_sizes_flops_and_layers():
     assert ae.encode(_rows(a), 0.1).shape == (6, 256)  # the bottleneck
 
 
+@pytest.mark.slow
 def test_gradients_match_finite_differences():
     arch = Architecture(patch=2, context=1, hidden=(5, 3, 5), activation="tanh", noise_input=True)
     ae = Autoencoder(arch, seed=3)
@@ -56,6 +57,7 @@ def test_gradients_match_finite_differences():
     assert checked >= 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["numba", "c"])  # the folded form, and the C backend's plain one
 def test_code_is_the_encoder_on_centred_scaled_rows_with_sigma_appended(backend):
     # numba folds this normalisation into the first layer's weights; the numbers must not change
@@ -74,6 +76,7 @@ def test_code_is_the_encoder_on_centred_scaled_rows_with_sigma_appended(backend)
     np.testing.assert_allclose(ae.encode(x, sigma), h, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_reconstruct_is_decode_of_encode():
     arch = Architecture(patch=3, hidden=(10, 4, 10), residual=False, scale=2.0)
     ae = Autoencoder(arch, seed=1)
@@ -107,6 +110,7 @@ def test_noise_input_models_need_sigma():
         ae.reconstruct(np.zeros((3, 5), np.float32), 0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["c", "jax"])
 def test_backends_agree_with_numba(backend):
     if backend == "jax":
@@ -131,9 +135,12 @@ def test_weights_round_trip_and_mismatch():
         b.set_weights({})
 
 
-@pytest.mark.parametrize("kw", [dict(channels=2), dict(hidden=()), dict(activation="gelu"), dict(patch=0)])
-def test_bad_architectures(kw):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kw, message", [(dict(channels=2), "channels must be 1 or 3; got 2"),
+                                         (dict(hidden=()), "hidden must list one or more"),
+                                         (dict(activation="gelu"), "activation must be one of .* got 'gelu'"),
+                                         (dict(patch=0), "patch must be >= 1")])
+def test_bad_architectures(kw, message):
+    with pytest.raises(ValueError, match=message):
         Architecture(**kw)
 
 

@@ -1,9 +1,7 @@
 import numpy as np
 import pytest
 
-from denoise.noise import _normal_quantiles, estimate_sigma, parse, standard_normal
-
-from .conftest import noisy
+from denoise.noise import _normal_quantiles, parse, standard_normal
 
 
 @pytest.mark.parametrize(
@@ -21,7 +19,7 @@ def test_parse(spec, kind, low, high):
 def test_bad_specs_list_the_valid_forms(spec):
     with pytest.raises(ValueError, match="gaussian:SIGMA|fraction|positive|high end") as e:
         parse(spec)
-    assert repr(spec) in str(e.value) or spec.strip() in str(e.value)
+    assert repr(spec) in str(e.value)
 
 
 def test_gaussian_has_the_asked_sigma_and_is_seeded():
@@ -82,25 +80,3 @@ def test_other_models_behave():
     assert abs(sk.std() - 0.5 * 25 / 255) < 0.003
 
 
-@pytest.mark.parametrize("level", [15, 25, 50])
-def test_estimate_sigma_on_a_real_photo(photo_gray, level):
-    est = estimate_sigma(noisy(photo_gray, level / 255)) * 255
-    assert abs(est - level) < 0.12 * level + 1.0
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-@pytest.mark.parametrize("shape", [(64, 48, 3), (63, 47), (30, 42, 1), (2, 2)])
-def test_estimate_sigma_reads_integer_images_in_0_1_units(dtype, shape):
-    # integers go through an exact histogram; float64 of value / top takes the sorting path
-    rng = np.random.default_rng(sum(shape))
-    top = np.iinfo(dtype).max
-    x = np.clip(top / 2 + top / 10 * rng.standard_normal(shape), 0, top).astype(dtype)
-    assert estimate_sigma(x) == pytest.approx(estimate_sigma(x / top), rel=1e-12, abs=1e-15)
-    assert estimate_sigma(x) == pytest.approx(0.1, rel=0.2) or min(shape[:2]) < 8
-
-
-def test_estimate_sigma_refuses_tiny_or_empty_images():
-    with pytest.raises(ValueError):
-        estimate_sigma(np.zeros((1, 5)))
-    with pytest.raises(ValueError, match="finite"):
-        estimate_sigma(np.full((4, 4), np.nan))

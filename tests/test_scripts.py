@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_gpu_check_trains_and_denoises_on_jax():
     pytest.importorskip("jax")
     r = subprocess.run(

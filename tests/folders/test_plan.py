@@ -1,7 +1,7 @@
 
 from PIL import Image
 
-from denoise.files import plan
+from denoise.folders.plan import plan
 
 
 def _img(path, size=(12, 10), mode="L"):

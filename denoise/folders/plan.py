@@ -1,11 +1,11 @@
-"""File-level jobs: which inputs map to which outputs."""
+"""Which input files map to which output paths."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from .io import IMAGE_SUFFIXES
+from ..imagefile import IMAGE_SUFFIXES
 
 __all__ = ["Job", "plan", "is_within", "OUTPUT_FORMATS"]
 

@@ -1,0 +1,47 @@
+"""The Dask cluster a run uses: an existing one by address, or a LocalCluster of ours."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..memory import MALLOC_SETTINGS
+
+__all__ = ["WORKER_MALLOC", "WORKER_CONFIG", "connect"]
+
+
+#: glibc malloc settings (:data:`denoise.memory.MALLOC_SETTINGS`) for the workers of
+#: our LocalCluster, set before each starts. Dask's nanny starts workers with
+#: MALLOC_TRIM_THRESHOLD_=65536, which also pins glibc's mmap threshold at 128 KiB:
+#: every array larger than that is freshly mapped memory, page-faulted in on each use,
+#: and a denoising batch allocates megabytes (``scripts/bench_folder.py --section
+#: malloc``). As in Dask, a MALLOC_* variable already in the environment wins.
+WORKER_MALLOC = {f"distributed.nanny.pre-spawn-environ.{name}": value for name, value in MALLOC_SETTINGS.items()}
+
+#: Dask configuration of our LocalCluster's workers: :data:`WORKER_MALLOC`, and no
+#: statistical profiler (by default each Dask worker samples its task's call stack
+#: every 10 ms, in Python, taking the GIL from the task). A cluster given by address
+#: keeps its own configuration.
+WORKER_CONFIG = {**WORKER_MALLOC, "distributed.worker.profile.enabled": False}
+
+
+def connect(scheduler: str | None = None, workers: int | None = None):
+    """A Dask client: to ``scheduler`` (or ``$DASK_SCHEDULER_ADDRESS``) if
+    given, else to a new LocalCluster of ``workers`` single-threaded worker
+    processes (default: one per core). Returns ``(client, cluster_or_None)``."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if address:
+        try:
+            return Client(address, timeout="5s"), None
+        except (OSError, TimeoutError) as e:
+            raise ConnectionError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+    n = workers or os.cpu_count() or 1
+    if n < 1:
+        raise ValueError(f"workers must be at least 1; got {workers}")
+    quiet = logging.CRITICAL if not logging.getLogger("denoise").isEnabledFor(logging.DEBUG) else logging.WARNING
+    with dask.config.set(WORKER_CONFIG):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=quiet)
+    return Client(cluster), cluster

@@ -1,0 +1,156 @@
+"""``denoise_folder``: plan the outputs, skip what is done, run the rest on Dask, report.
+
+The client owns the file system: it reads input bytes and writes every
+output atomically, so workers need no access to the folders (any Dask
+cluster works) and an input can never be written to. Workers decode,
+denoise and encode. The model travels once per worker as its file bytes
+(``Client.scatter(..., broadcast=True)``) and is loaded and compiled once per
+worker process, never pickled as a compiled function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from ..imagefile import IMAGE_SUFFIXES
+from ..modelfile import load_model, model_path
+from ..pipeline import check_ensemble, check_stride
+from ..storage import atomic_write
+from .cluster import connect
+from .manifest import Manifest, remove_stale_temporaries
+from .plan import plan
+from .report import summary
+from .runner import Runner, largest_first
+from .settings import Settings
+
+__all__ = ["denoise_folder"]
+
+log = logging.getLogger("denoise")
+
+
+def denoise_folder(
+    inputs,
+    output,
+    *,
+    model="default",
+    sigma: float | None = None,
+    stride: int | None = None,
+    ensemble: int = 1,
+    recursive: bool = False,
+    fmt: str = "keep",
+    jpeg_quality: int = 95,
+    tile_megapixels: float = 4.0,
+    overwrite: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
+    progress: bool | None = None,
+    report=None,
+) -> list[dict]:
+    """Denoise image files and folders into ``output`` on Dask.
+
+    Parameters
+    ----------
+    inputs : list of paths
+        Image files and folders (with ``recursive``, sub-folders too,
+        mirrored in ``output``). ``output`` itself is never read as input.
+    output : path
+        Output folder, created if needed. Finished outputs are recorded in
+        its ``.denoise-manifest.jsonl``; a rerun skips them unless the
+        model, settings or input changed, or ``overwrite``.
+    model : str or path
+        Shipped model name or model file.
+    sigma, stride, ensemble : optional
+        As for :func:`denoise.denoise_image` (sigma in [0, 1] units).
+    fmt : {"keep", "png", "tiff", "jpeg", "webp"}
+    tile_megapixels : float
+        Images larger than this are split into tiles, processed as separate
+        tasks and stitched back (same pixels as untiled).
+    workers, scheduler, client :
+        A LocalCluster of ``workers`` processes by default; ``scheduler``
+        (or ``$DASK_SCHEDULER_ADDRESS``) connects to an existing cluster;
+        ``client`` uses an existing :class:`distributed.Client`.
+    progress : bool, optional
+        A tqdm bar (default: when standard error is a terminal).
+    report : path, optional
+        Write the report as JSON.
+
+    Returns
+    -------
+    list of dict
+        One entry per input file, in input order: ``file``, ``status``
+        (done / skipped / failed), ``reason``, ``seconds``, ``megapixels``, ``output``.
+    """
+    from tqdm.auto import tqdm
+
+    if not tile_megapixels > 0:
+        raise ValueError(f"tile size must be positive; got {tile_megapixels} megapixels")
+    t_start = time.perf_counter()
+    output = Path(output)
+    local, model_data, sha = _checked_model(model, stride, ensemble)
+    settings = Settings(sigma, stride, fmt, jpeg_quality, int(tile_megapixels * 1e6), ensemble)
+    key = settings.key(sha)
+    jobs, problems = plan(inputs, output, recursive=recursive, fmt=fmt)
+    if not jobs and not problems:
+        raise ValueError(f"no image files in {', '.join(map(str, inputs))} (looked for {', '.join(IMAGE_SUFFIXES)})")
+    output.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(output)
+    manifest = Manifest.load(output)
+    entries = [{"file": f, "status": "failed", "reason": why} for f, why in problems]
+    todo = largest_first(_not_done(jobs, manifest, key, overwrite, entries))
+    own, lost = None, []
+    show = progress if progress is not None else sys.stderr.isatty()
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), disable=not show, unit="file", dynamic_ncols=True)
+    try:
+        if todo:
+            if client is None:
+                client, own = connect(scheduler, workers)
+            lost = Runner(client, local, model_data, sha, settings, key, manifest, entries, bar).run(todo)
+            if lost:
+                log.warning(_LOST, len(lost))
+    finally:
+        bar.close()
+        if own is not None:
+            client.close()
+            own.close()
+    order = {str(j.src): i for i, j in enumerate(jobs)}
+    entries.sort(key=lambda e: order.get(e["file"], -1))
+    if report is not None:
+        doc = {"summary": summary(entries), "seconds": round(time.perf_counter() - t_start, 3), "model": str(model),
+               "model_sha256": sha, "workers_lost": lost, "files": entries}
+        if lost:
+            doc["note"] = _LOST % len(lost)
+        atomic_write(report, json.dumps(doc, indent=1).encode())
+    return entries
+
+
+_LOST = "%d worker(s) were lost during the run; Dask re-ran their tasks on the others"
+
+
+def _checked_model(model, stride, ensemble):
+    """``(model, file bytes, sha256)``, with the model file and the settings that
+    depend on it checked here, before any cluster starts or any worker sees them."""
+    model_file = model_path(model)
+    data = model_file.read_bytes()
+    local = load_model(model_file, data=data)
+    if stride is not None:
+        check_stride(local, stride)
+    check_ensemble(ensemble)
+    return local, data, hashlib.sha256(data).hexdigest()
+
+
+def _not_done(jobs, manifest: Manifest, key: str, overwrite: bool, entries: list) -> list:
+    """The jobs still to do; each one done already with this key is entered as skipped."""
+    todo = []
+    for job in jobs:
+        if not overwrite and manifest.done(job, key):
+            entries.append({"file": job.name, "status": "skipped", "output": str(job.dst),
+                            "reason": "already done with this model and settings"})
+        else:
+            todo.append(job)
+    return todo

@@ -1,0 +1,31 @@
+"""Huge images as tiles on the global patch grid: tiled output equals untiled output."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["tiles"]
+
+
+def tiles(shape: tuple[int, int], tile_pixels: int, stride: int, reach: int):
+    """Split an (H, W) image into tiles for separate denoising.
+
+    Each tile is ``(outer, core)``: ``outer`` = ((y0, y1), (x0, x1)) is the
+    region to denoise, ``core`` the part of its result to keep, in the
+    tile's coordinates. Cores partition the image. ``outer`` extends each
+    core by at least ``reach`` pixels (the model's patch size plus context,
+    minus one) where the image allows, and starts on a multiple of
+    ``stride``, so it sees the same global patch grid and produces the same
+    core pixels as denoising the whole image.
+    """
+    h, w = shape
+    side = max(stride, int(math.sqrt(tile_pixels)) // stride * stride)
+    out = []
+    for cy in range(0, h, side):
+        for cx in range(0, w, side):
+            cy1, cx1 = min(cy + side, h), min(cx + side, w)
+            oy0 = max(0, (cy - reach) // stride * stride)
+            ox0 = max(0, (cx - reach) // stride * stride)
+            oy1, ox1 = min(h, cy1 + reach), min(w, cx1 + reach)
+            out.append((((oy0, oy1), (ox0, ox1)), ((cy - oy0, cy1 - oy0), (cx - ox0, cx1 - ox0))))
+    return out

@@ -1,0 +1,50 @@
+"""Checkpoints: the model file written after every epoch, with what resuming needs.
+
+Beside the weights and metadata it holds the optimiser's state variables,
+the step count and the random generator's state (``state.*`` arrays), so a
+seeded step-budgeted run gives the same weights whether or not it was
+interrupted and resumed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .. import modelfile
+from ..model import Autoencoder
+
+__all__ = ["Checkpoint"]
+
+
+class Checkpoint:
+    """The checkpoint file at ``path`` (None: no checkpoints) for a model and its optimiser ``state``."""
+
+    def __init__(self, path, state: list):
+        self.path = Path(path) if path is not None else None
+        self.state = state
+
+    def restore(self, model: Autoencoder, rng: np.random.Generator) -> tuple[int, list]:
+        """Load the weights, optimiser state and ``rng`` state if the file holds
+        them; returns ``(steps done, history)``, ``(0, [])`` when there is nothing to resume."""
+        if self.path is None or not self.path.is_file():
+            return 0, []
+        meta, weights, st = modelfile.read_model_file(self.path)
+        if "state.step" not in st:
+            return 0, []
+        model.set_weights(weights)
+        for v in self.state:
+            v.set_value(st[v.name].astype(np.float32))
+        rng.bit_generator.state = json.loads(str(st["state.rng"][()]))
+        return int(st["state.step"]), list(meta.get("history", []))
+
+    def save(self, model: Autoencoder, rng: np.random.Generator, done: int) -> None:
+        """Write the model with the optimiser's state, ``done`` and ``rng``'s state."""
+        if self.path is None:
+            return
+        extra = {v.name: v.get_value() for v in self.state}
+        extra["state.step"] = np.array(done)
+        extra["state.rng"] = np.array(json.dumps(rng.bit_generator.state))
+        modelfile.save_model(model, self.path, extra=extra)

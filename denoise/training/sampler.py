@@ -1,0 +1,129 @@
+"""Random training patches: noisy input rows, their noise level and clean targets."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..model import Architecture
+from ..noise import Noise
+from ..patches import DIHEDRAL, dihedral
+
+__all__ = ["PatchSampler"]
+
+
+class PatchSampler:
+    """Random (noisy input, clean target, sigma) patch rows from images.
+
+    Parameters
+    ----------
+    clean : list of float32 arrays (H, W, C) in [0, 1]
+    arch : Architecture
+        Fixes patch, context and channels. One-channel models draw each
+        patch from one random channel of its image.
+    noise : Noise
+        Synthetic noise added to clean patches (ignored with ``noisy``).
+    noisy : list of arrays, optional
+        Real noisy counterparts of ``clean``, same shapes; sigma per image
+        is then the standard deviation of their difference.
+
+    The sampler keeps its own copy of the images (of both sets with
+    ``noisy``), laid out for gathering (see ``__init__``).
+    """
+
+    def __init__(self, clean, arch: Architecture, noise: Noise, noisy=None, augment: bool = True):
+        self.arch, self.noise, self.augment = arch, noise, augment
+        clean = [np.asarray(c if c.ndim == 3 else c[:, :, None], np.float32) for c in clean]
+        if noisy is not None:
+            noisy = [np.asarray(n, np.float32).reshape(c.shape) for n, c in zip(noisy, clean)]
+        p = arch.in_patch
+        usable = [i for i, c in enumerate(clean) if c.shape[0] >= p and c.shape[1] >= p]
+        if not usable:
+            raise ValueError(f"no training image is at least {p}x{p} pixels (the model's input patch)")
+        if arch.channels == 3 and any(clean[i].shape[2] != 3 for i in usable):
+            raise ValueError("a 3-channel model needs RGB training images")
+        self.usable = usable
+        self._shapes = np.array([clean[i].shape for i in usable], np.intp)
+        # One kernel call gathers a whole batch (see _gather) from one flat buffer of every usable
+        # image, in which each row of a patch is a run of adjacent values: planes (c, h, w) for
+        # one-channel models, which take each patch from one channel, pixels (h, w, c) for
+        # three-channel ones. Where each value of a patch lies from the patch's first value, under
+        # each of the 8 flips and turns (just the identity without augmentation), is a (transforms,
+        # values per patch) table per image width.
+        self._buffer, self._base = self._pack(clean)
+        self._noisy_buffer = self._pack(noisy)[0] if noisy is not None else None
+        yx = np.stack(np.meshgrid(np.arange(p), np.arange(p), indexing="ij"), axis=-1)[None]
+        self.transforms = len(DIHEDRAL) if augment else 1
+        moves = np.stack([dihedral(yx, t)[0] for t in range(self.transforms)])
+        widths, self._table = np.unique(self._shapes[:, 1], return_inverse=True)
+        c = arch.channels
+        tables = [(moves[..., 0] * wd + moves[..., 1])[..., None] * c + np.arange(c) for wd in widths]
+        self._tables = np.stack(tables).reshape(len(widths), self.transforms, -1).astype(np.intp)
+        # with real pairs, each image's sigma is the standard deviation of noisy - clean
+        self._sigmas = None
+        if noisy is not None:
+            self._sigmas = np.array([float(np.std(noisy[i] - clean[i])) for i in usable], np.float32)
+        area = (self._shapes[:, 0] * self._shapes[:, 1]).astype(np.float64)
+        self.prob = area / area.sum()
+
+    def sample(self, n: int, rng: np.random.Generator):
+        """``(noisy_rows, sigma, clean_rows)``, in the training step's order:
+        float32 (n, in_pixels), (n,), (n, out_size).
+
+        Rows come grouped by image (a batch's order carries no information:
+        it makes one gradient step), which keeps the reads of one image
+        together. Each patch is gathered already flipped or turned, by
+        transformed offsets, in one kernel call for the batch."""
+        a = self.arch
+        p, k, q = a.in_patch, a.context, a.patch
+        c = a.channels
+        which = np.sort(rng.choice(len(self.usable), size=n, p=self.prob))
+        u = rng.random((n, 3))  # position y, x and channel of each patch, scaled to its image below
+        t = rng.integers(0, self.transforms, n)  # flip / turn of each patch (an element of DIHEDRAL)
+        h, wd, nc = self._shapes[which].T
+        y = (u[:, 0] * (h - p + 1)).astype(np.intp)
+        x = (u[:, 1] * (wd - p + 1)).astype(np.intp)
+        plane = (u[:, 2] * nc).astype(np.intp) if c == 1 else 0  # one random channel per patch
+        first = self._base[which] + ((plane * h + y) * wd + x) * c
+        table = self._table[which]
+        clean = np.empty((n, p, p, c), np.float32)
+        _gather(self._buffer, first, self._tables, table, t, clean.reshape(n, -1))
+        if self._noisy_buffer is not None:
+            noisy = np.empty_like(clean)
+            _gather(self._noisy_buffer, first, self._tables, table, t, noisy.reshape(n, -1))
+            sigma = self._sigmas[which]
+        else:
+            levels = self.noise.draw_levels(n, rng)
+            noisy = self.noise.add(clean, rng, levels)
+            sigma = np.zeros(n, np.float32)
+            if self.noise.kind in ("gaussian", "speckle"):
+                sigma[:] = levels / 255.0
+        target = clean[:, k : k + q, k : k + q, :].reshape(n, -1)
+        return noisy.reshape(n, -1), sigma, np.ascontiguousarray(target)
+
+    def _pack(self, images):
+        """``(buffer, base)``: the usable images in one flat float32 buffer
+        (see ``__init__``) and where each begins in it."""
+        parts = [images[i] for i in self.usable]
+        if self.arch.channels == 1:
+            parts = [np.moveaxis(a, 2, 0) for a in parts]
+        sizes = [a.size for a in parts]
+        base = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        buffer = np.empty(sum(sizes), np.float32)
+        for b, a in zip(base.tolist(), parts):
+            buffer[b : b + a.size].reshape(a.shape)[...] = a
+        return buffer, base
+
+
+@numba.njit(nogil=True, cache=True)
+def _gather(src, first, tables, table, transform, out):
+    """``out[j] = src[first[j] + tables[table[j], transform[j]]]`` for every patch ``j``.
+
+    Numba does not check bounds: the sampler only passes positions whose
+    whole window lies in its image. One thread on purpose: the step's BLAS
+    threads use the cores meanwhile."""
+    for j in range(out.shape[0]):
+        offsets = tables[table[j], transform[j]]
+        start = first[j]
+        for v in range(offsets.shape[0]):
+            out[j, v] = src[start + offsets[v]]
