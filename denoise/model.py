@@ -14,6 +14,7 @@ noise of the central patch and subtracts it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,12 @@ import pytensor.tensor as pt
 
 from .backends import compile_mode
 
-__all__ = ["Architecture", "Encoder", "Decoder", "Autoencoder"]
+__all__ = ["Architecture", "Encoder", "Decoder", "Autoencoder", "MAX_PARAMETERS", "MAX_INPUT_PATCH"]
+
+#: Bounds on what an architecture (and so a model file) may ask for: far above any
+#: useful patch model, far below what would exhaust a machine's memory.
+MAX_PARAMETERS = 50_000_000
+MAX_INPUT_PATCH = 128
 
 _ACTIVATIONS = {
     "relu": lambda z: pt.maximum(z, 0),
@@ -71,13 +77,29 @@ class Architecture:
     scale: float = 4.0
 
     def __post_init__(self):
+        for name in ("patch", "context", "channels"):
+            if not isinstance(getattr(self, name), (int, np.integer)) or isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be an integer; got {getattr(self, name)!r}")
+        if not isinstance(self.hidden, (tuple, list)) or not all(
+            isinstance(h, (int, np.integer)) and not isinstance(h, bool) for h in self.hidden
+        ):
+            raise ValueError(f"hidden must be a list of integer layer sizes; got {self.hidden!r}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.patch < 1 or self.context < 0:
             raise ValueError(f"patch must be >= 1 and context >= 0; got patch={self.patch}, context={self.context}")
+        if self.in_patch > MAX_INPUT_PATCH:
+            raise ValueError(f"patch + 2 * context must be at most {MAX_INPUT_PATCH}; got {self.in_patch}")
+        if not (isinstance(self.scale, (int, float, np.floating)) and math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"scale must be a positive finite number; got {self.scale!r}")
+        for name in ("tied", "residual", "noise_input"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3; got {self.channels}")
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"hidden must list one or more positive layer sizes; got {self.hidden}")
+        if self.n_parameters > MAX_PARAMETERS:
+            raise ValueError(f"the architecture has {self.n_parameters:,} weights; at most {MAX_PARAMETERS:,} are allowed")
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {self.activation!r}")
         if self.tied and (self.in_size != self.out_size or self.hidden != self.hidden[::-1]):
@@ -106,6 +128,22 @@ class Architecture:
     @property
     def sizes(self) -> list[int]:
         return [self.in_size, *self.hidden, self.out_size]
+
+    @property
+    def n_parameters(self) -> int:
+        """How many weights and biases a model of this shape has (tied weights counted once)."""
+        return sum(math.prod(shape) for shape in self.parameter_shapes().values())
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The name and shape of every weight array, as :meth:`Autoencoder.get_weights` returns them."""
+        s, k = self.sizes, self.n_encoder_layers
+        shapes = {}
+        for part, sizes in (("encoder", s[: k + 1]), ("decoder", s[k:])):
+            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+                if part == "encoder" or not self.tied:
+                    shapes[f"{part}.{i}.W"] = (a, b)
+                shapes[f"{part}.{i}.b"] = (b,)
+        return shapes
 
     @property
     def n_encoder_layers(self) -> int:

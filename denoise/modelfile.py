@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
+import zlib
 from importlib import resources
 from pathlib import Path
 
@@ -71,47 +73,116 @@ def model_card() -> str:
     return resources.files(_MODELS).joinpath("MODELS.md").read_text(encoding="utf-8")
 
 
+#: Bounds on the parts of a model file read before the architecture is known.
+MAX_META_BYTES = 16 << 20  # a checkpoint's history grows by one row an epoch
+MAX_STATE_BYTES = 1 << 20  # a checkpoint's step count and random state (its optimiser state is per weight)
+_NPY_HEADER = 4096  # room for an .npy file's header beside its data
+
+
 def read_model_file(path, data: bytes | None = None) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """``(meta, weights, state)`` from a model file (or its ``data`` bytes,
-    ``path`` then only names it in errors); raises :class:`ModelFileError`."""
+    ``path`` then only names it in errors); raises :class:`ModelFileError`.
+
+    Nothing is inflated before it is known to fit: the metadata first (at
+    most :data:`MAX_META_BYTES`), then each array's declared size and header
+    against the shapes its architecture implies."""
     path = Path(path)
-
-    def fail(why):
-        return ModelFileError(f"model file {path}: {why}")
-
     try:
-        with np.load(io.BytesIO(data) if data is not None else path, allow_pickle=False) as z:
-            names = list(z.files)
-            if "meta" not in names:
-                raise fail("no 'meta' entry; this is not a denoise model file")
-            arrays = {k: z[k] for k in names}
+        with zipfile.ZipFile(io.BytesIO(data) if data is not None else path) as z:
+            members = {info.filename: info for info in z.infolist()}
+            meta = _read_meta(z, members, path)
+            arch = _architecture(meta, path)
+            arrays = {name[:-4]: _read_member(z, info, _allowed(name[:-4], arch), path)
+                      for name, info in members.items() if name != "meta.npy"}
     except ModelFileError:
         raise
     except FileNotFoundError:
-        raise fail("no such file") from None
+        raise _fail(path, "no such file") from None
     except IsADirectoryError:
-        raise fail("is a directory") from None
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise fail(f"damaged or not an .npz archive ({e})") from None
-    except ValueError as e:  # object arrays refused by allow_pickle=False, bad headers
-        raise fail(f"refused: {e}") from None
-    try:
-        meta = json.loads(str(arrays.pop("meta")[()]))
-    except (json.JSONDecodeError, TypeError, ValueError, IndexError) as e:
-        raise fail(f"metadata is not valid JSON ({e})") from None
-    if not isinstance(meta, dict):
-        raise fail("metadata is not a JSON object")
-    version = meta.get("format")
-    if not isinstance(version, int):
-        raise fail("metadata has no format version")
-    if version > FORMAT_VERSION:
-        raise fail(f"format version {version} is newer than this denoise supports ({FORMAT_VERSION}); upgrade denoise")
+        raise _fail(path, "is a directory") from None
+    except zipfile.BadZipFile:
+        raise _fail(path, "not a denoise model file (not an .npz archive)") from None
+    except (EOFError, OSError, zlib.error) as e:
+        raise _fail(path, f"damaged archive ({e})") from None
     state = {k: v for k, v in arrays.items() if k.startswith("state.")}
     weights = {k: v for k, v in arrays.items() if not k.startswith("state.")}
-    for k, v in weights.items():
-        if v.dtype.kind != "f":
-            raise fail(f"weight {k} has dtype {v.dtype}; expected floating point")
     return meta, weights, state
+
+
+def _fail(path: Path, why: str) -> ModelFileError:
+    return ModelFileError(f"model file {path}: {why}")
+
+
+def _read_meta(z: zipfile.ZipFile, members: dict, path: Path) -> dict:
+    info = members.get("meta.npy")
+    if info is None:
+        raise _fail(path, "no 'meta' entry; this is not a denoise model file")
+    raw = _read_member(z, info, (MAX_META_BYTES, None, "U"), path)
+    try:
+        meta = json.loads(str(raw[()]))
+    except (json.JSONDecodeError, TypeError, ValueError, IndexError) as e:
+        raise _fail(path, f"metadata is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise _fail(path, "metadata is not a JSON object")
+    version = meta.get("format")
+    if not isinstance(version, int):
+        raise _fail(path, "metadata has no format version")
+    if version > FORMAT_VERSION:
+        raise _fail(path, f"format version {version} is newer than this denoise supports ({FORMAT_VERSION}); upgrade denoise")
+    return meta
+
+
+def _architecture(meta: dict, path: Path) -> Architecture:
+    d = meta.get("architecture") or {}
+    try:
+        if not isinstance(d, dict):
+            raise TypeError(f"architecture must be a JSON object; got {type(d).__name__}")
+        return Architecture.from_dict(d)
+    except (TypeError, ValueError) as e:
+        raise _fail(path, f"bad architecture: {e}") from None
+
+
+def _allowed(name: str, arch: Architecture) -> tuple[int, tuple | None, str]:
+    """(most bytes, shape or None for any, dtype kinds) an array of this name may have."""
+    shapes = arch.parameter_shapes()
+    if name in shapes:
+        return 4 * math.prod(shapes[name]), shapes[name], "f"
+    if name.startswith("state."):  # optimiser state (per weight, float32), step count, random state (text)
+        for weight, shape in shapes.items():
+            if name.endswith("." + weight):
+                return 4 * math.prod(shape), shape, "f"
+        return MAX_STATE_BYTES, None, "fiuU"
+    raise ModelFileError(f"unexpected array {name!r}; the architecture has {', '.join(shapes)}")
+
+
+def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, allowed: tuple, path: Path) -> np.ndarray:
+    """One ``.npy`` member, refused by its declared size and header before its data is inflated."""
+    most, shape, kinds = allowed
+    name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+    try:
+        if info.file_size > most + _NPY_HEADER:
+            raise ValueError(f"declares {info.file_size:,} bytes; at most {most:,} fit")
+        with z.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in read_header:
+                raise ValueError(f"unsupported .npy version {version}")
+            got, fortran, dtype = read_header[version](f, max_header_size=_NPY_HEADER)
+            if dtype.hasobject or dtype.kind not in kinds:
+                raise ValueError(f"has dtype {dtype}; expected {'floating point' if kinds == 'f' else 'numbers or text'}")
+            if shape is not None and tuple(got) != tuple(shape):
+                raise ValueError(f"has shape {tuple(got)}; the architecture needs {tuple(shape)}")
+            if math.prod(got) * dtype.itemsize > most:
+                raise ValueError(f"declares shape {tuple(got)}, more than {most:,} bytes")
+            count = math.prod(got)
+            buf = f.read(count * dtype.itemsize)
+            if len(buf) != count * dtype.itemsize:
+                raise ValueError("is cut short")
+            return np.frombuffer(buf, dtype).reshape(got, order="F" if fortran else "C").copy()
+    except ModelFileError as e:
+        raise _fail(path, str(e)) from None
+    except (ValueError, TypeError) as e:
+        raise _fail(path, f"array {name!r} {e}") from None
 
 
 def model_path(name_or_path) -> Path:
