@@ -198,6 +198,8 @@ def denoise_image(
     hwc = as_hwc(x)
     if sigma is not None and not (np.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma must be a non-negative number in [0, 1] units (25/255 for 8-bit level 25); got {sigma!r}")
+    if sigma is not None and sigma > 1:
+        raise ValueError(f"sigma is in the image's [0, 1] units; got {sigma!r}: did you mean {sigma:g}/255?")
     gain = 1.0
     if model.arch.noise_input:
         with stage("estimate"):

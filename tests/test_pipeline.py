@@ -113,7 +113,8 @@ def test_fixed_level_model_accepts_other_sigmas(training_photos):
     [(np.full((8, 8), np.nan, np.float32), {}, "NaN"), (np.dstack([np.zeros((8, 8)), np.full((8, 8), np.inf)]), {}, "NaN"), (np.zeros((8, 8, 5), np.float32), {}, "shape"),
      (np.zeros((8, 8), np.int32), {}, "dtype"), (np.zeros((0, 8), np.float32), {}, "no pixels"),
      (np.zeros((8, 8), np.float32), dict(stride=0), "stride"), (np.zeros((8, 8), np.float32), dict(sigma=-1.0), "sigma"),
-     (np.zeros((8, 8), np.float32), dict(batch_size=0), "batch_size")],
+     (np.zeros((8, 8), np.float32), dict(batch_size=0), "batch_size"),
+     (np.zeros((8, 8), np.uint8), dict(sigma=25), r"sigma is in the image's \[0, 1\] units; got 25: did you mean 25/255\?")],
 )
 def test_bad_input_raises_valueerror(default_model, image, kw, match):
     with pytest.raises(ValueError, match=match):

@@ -47,8 +47,10 @@ class Manifest:
             and e.get("bytes") == job.dst.stat().st_size
         )
 
-    def record(self, job: Job, key: str) -> None:
-        e = {"output": str(job.dst), "key": key, "source": signature(job.src), "bytes": job.dst.stat().st_size}
+    def record(self, job: Job, key: str, source: list) -> None:
+        """Record ``job``'s output as made with ``key`` from the input whose
+        :func:`signature` was ``source`` when it was read."""
+        e = {"output": str(job.dst), "key": key, "source": source, "bytes": job.dst.stat().st_size}
         self.entries[e["output"]] = e
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(e) + "\n")

@@ -28,6 +28,7 @@ import numpy as np
 from ..imagefile import encode_image, image_pixels, image_work, read_image
 from ..pipeline import resolve_sigma
 from ..storage import atomic_write
+from .manifest import signature
 from .plan import Job, is_within
 from .tasks import TaskFailed, denoise_bytes, denoise_tile, reason
 from .tiling import tiles
@@ -71,6 +72,7 @@ class _Image:
     out: np.ndarray | None = None
     info: dict | None = None
     failed: bool = False
+    source: list | None = None  # the input's signature, taken before it was read
 
 
 class Runner:
@@ -162,6 +164,7 @@ class Runner:
 
     def _submit(self, img: _Image, last: bool = False):
         s = self.settings
+        img.source = signature(img.job.src)  # before reading: a change while in flight shows at the next run
         pixels = image_pixels(img.job.src)
         tile_pixels = self._tile_pixels(pixels, last)
         if pixels <= tile_pixels:
@@ -205,13 +208,15 @@ class Runner:
             if not is_within(job.dst.parent, self.outdir) or job.dst.is_symlink():
                 raise ValueError(f"output {job.dst} would land outside the output folder (a symbolic link?)")
             atomic_write(job.dst, encoded)
-            self.manifest.record(job, self.key)
+            self.manifest.record(job, self.key, img.source)
         except Exception as exc:
             return self._fail(img, exc)
         e = {"file": job.name, "status": "done", "output": str(job.dst),
              "seconds": round(time.perf_counter() - img.t0, 3), "megapixels": round(megapixels, 4)}
         if img.info and img.info.get("converted"):
             e["note"] = img.info["converted"]
+        if _changed(job.src, img.source):
+            e["note"] = "the input changed while it was being denoised; the next run redoes it"
         self.entries.append(e)
         self.mpix += megapixels
         self.bar.update(1)
@@ -227,3 +232,11 @@ class Runner:
             why = reason(exc)
         self.entries.append({"file": img.job.name, "status": "failed", "reason": why})
         self.bar.update(1)
+
+
+def _changed(path, source: list) -> bool:
+    """Whether the file at ``path`` is no longer the one whose signature was ``source``."""
+    try:
+        return signature(path) != source
+    except OSError:
+        return True

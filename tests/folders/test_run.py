@@ -298,3 +298,29 @@ def test_bad_settings_fail_before_any_cluster_starts(photos, tmp_path, bad, matc
     with pytest.raises(ValueError, match=match):
         denoise_folder([photos], tmp_path / "out", progress=False, **bad)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_input_replaced_while_in_flight_is_redone_by_the_next_run(client, tmp_path, monkeypatch):
+    # the manifest keys an output to the input as it was read, not as it is when the output is written
+    from denoise.folders import runner
+
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    old, new = (rng.integers(0, 256, (40, 48), dtype=np.uint8) for _ in range(2))
+    Image.fromarray(old).save(src / "a.png")
+    real = runner.Runner._submit
+
+    def submit_then_replace(self, img, last=False):
+        real(self, img, last)  # its bytes are read and on their way
+        Image.fromarray(new).save(src / "a.png")
+        os.utime(src / "a.png", ns=(time.time_ns() + 10**9,) * 2)
+
+    monkeypatch.setattr(runner.Runner, "_submit", submit_then_replace)
+    first = denoise_folder([src], tmp_path / "out", sigma=0.1, client=client, progress=False)
+    assert first[0]["status"] == "done" and "input changed while it was being denoised" in first[0]["note"]
+    monkeypatch.setattr(runner.Runner, "_submit", real)
+    second = denoise_folder([src], tmp_path / "out", sigma=0.1, client=client, progress=False)
+    assert second[0]["status"] == "done", second
+    got, _ = imagefile.read_image(tmp_path / "out" / "a.png")
+    np.testing.assert_array_equal(got, denoise.denoise_image(modelfile.load_model("default"), new, 0.1))
