@@ -10,10 +10,14 @@ import contextlib
 import functools
 import json
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
+
+from . import __version__
 
 log = logging.getLogger("denoise")
 
@@ -41,6 +45,16 @@ def _hidden(text: str):
     return sizes
 
 
+def _quality(text: str) -> int:
+    try:
+        q = int(text)
+    except ValueError:
+        q = None
+    if q is None or not 1 <= q <= 100:
+        raise argparse.ArgumentTypeError(f"--jpeg-quality must be an integer from 1 to 100; got {text!r}")
+    return q
+
+
 def _positive(kind):
     def parse(text):
         try:
@@ -60,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ap = argparse.ArgumentParser(prog="denoise", description="Learned batch image denoising (PyTensor + Dask).")
     ap.add_argument("-v", "--verbose", action="store_true", help="full error details")
+    ap.add_argument("--version", action="version", version=f"denoise {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="full error details")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -112,7 +127,7 @@ def _add_run(sub, formats, ensembles) -> None:
                    help="average over this many rotations/reflections of each patch: N times slower, slightly better (default: 1)")
     r.add_argument("--recursive", action="store_true", help="include sub-folders, mirrored in the output")
     r.add_argument("--format", choices=formats, default="keep", help="output format (default: keep the input's)")
-    r.add_argument("--jpeg-quality", type=int, default=95, choices=range(1, 101), metavar="Q", help="JPEG/WebP quality (default: 95)")
+    r.add_argument("--jpeg-quality", type=_quality, default=95, metavar="Q", help="JPEG/WebP quality, 1 to 100 (default: 95)")
     r.add_argument("--report", type=Path, help="write a JSON report of every file")
     r.add_argument("--overwrite", action="store_true", help="redo outputs already done with the same model and settings")
     r.add_argument("--tile", type=_positive(float), default=4.0, metavar="MP",
@@ -190,18 +205,27 @@ def cmd_train(args) -> int:
 def cmd_run(args) -> int:
     from .folders import denoise_folder
     from .folders.report import summary
+    from .folders.run import ReportError
 
-    entries = denoise_folder(
-        args.inputs, args.output, model=args.model, sigma=args.sigma, stride=args.stride, ensemble=args.ensemble, recursive=args.recursive, fmt=args.format,
-        jpeg_quality=args.jpeg_quality, tile_megapixels=args.tile, overwrite=args.overwrite, workers=args.workers,
-        scheduler=args.scheduler, progress=False if args.quiet else None, report=args.report,
-    )
+    report_error = None
+    try:
+        entries = denoise_folder(
+            args.inputs, args.output, model=args.model, sigma=args.sigma, stride=args.stride, ensemble=args.ensemble,
+            recursive=args.recursive, fmt=args.format, jpeg_quality=args.jpeg_quality, tile_megapixels=args.tile,
+            overwrite=args.overwrite, workers=args.workers, scheduler=args.scheduler,
+            progress=False if args.quiet else None, report=args.report,
+        )
+    except ReportError as exc:  # the work is done: say what failed, then why the report is missing
+        entries, report_error = exc.entries, exc
     failed = [e for e in entries if e["status"] == "failed"]
     for e in failed:
         print(f"failed: {e['file']}: {e['reason']}", file=sys.stderr)
     counts = summary(entries)
     if not args.quiet:
         print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed", file=sys.stderr)
+    if report_error is not None:
+        print(f"denoise run: error: {report_error}", file=sys.stderr)
+        return 2
     return 1 if failed else 0
 
 
@@ -257,17 +281,44 @@ def cmd_models(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    with _console_log(args.verbose):
+    commands = {"train": cmd_train, "run": cmd_run, "eval": cmd_eval, "models": cmd_models}
+    with _console_log(args.verbose), _stop_signals() as stopped:
         try:
-            return {"train": cmd_train, "run": cmd_run, "eval": cmd_eval, "models": cmd_models}[args.command](args)
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
-        except (ValueError, OSError, ConnectionError) as exc:
-            if args.verbose:
-                raise
-            print(f"denoise {args.command}: error: {exc}", file=sys.stderr)
-            return 2
+            return commands[args.command](args)
+        except BaseException as exc:
+            # Ctrl-C or SIGTERM raise KeyboardInterrupt, which compiled code may turn into
+            # another error on its way up (a SystemError from Numba, say): the signal decides
+            if stopped or isinstance(exc, KeyboardInterrupt):
+                print("interrupted", file=sys.stderr)
+                return 128 + (stopped[0] if stopped else signal.SIGINT)
+            if isinstance(exc, (ValueError, OSError, ConnectionError)) and not args.verbose:
+                print(f"denoise {args.command}: error: {exc}", file=sys.stderr)
+                return 2
+            raise
+
+
+@contextlib.contextmanager
+def _stop_signals():
+    """For one command, SIGINT and SIGTERM (what a terminal's Ctrl-C and a batch
+    scheduler or ``timeout`` send) raise KeyboardInterrupt, and the list yielded
+    records which came; the handlers are as they were afterwards. A signal the
+    process started with ignored stays ignored (as for a job run with ``nohup``)."""
+    got: list[int] = []
+
+    def stop(signum, frame):
+        got.append(signum)
+        raise KeyboardInterrupt
+
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                saved[sig] = signal.signal(sig, stop)
+    try:
+        yield got
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager

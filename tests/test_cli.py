@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import denoise
 from denoise import imagefile, modelfile
 from denoise.cli import main
 from denoise.metrics import psnr
@@ -261,3 +262,88 @@ def test_each_command_leaves_the_logger_as_it_found_it(capsys):
     assert main(["models"]) == 0
     assert main(["-v", "models"]) == 0
     assert (list(log.handlers), log.level, log.propagate) == before
+
+
+def _start_cli(*args):
+    """The CLI in a session of its own, SIGINT at its default, as from a terminal."""
+    return subprocess.Popen([sys.executable, "-m", "denoise.cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+@pytest.mark.slow
+def test_ctrl_c_to_the_process_group_stops_run_quietly(tmp_path):
+    # a terminal's Ctrl-C reaches every process of the group, the Dask workers too
+    src, out = _many(tmp_path / "in", 24), tmp_path / "out"
+    p = _start_cli("run", src, "-o", out, "--workers", "2", "--sigma", "20")
+    _wait_for_outputs(out, 2)
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["train", "eval"])
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_train_and_eval_stop_cleanly_on_ctrl_c_and_sigterm(tmp_path, command, sig, code):
+    src = _many(tmp_path / "in", 12)
+    args = {"train": ["--clean", src, "-o", tmp_path / "m.npz", "--steps", "100000", "--epoch-steps", "20",
+                      "--hidden", "64", "--patch", "4"],
+            "eval": ["--clean", src, "--ensemble", "8"]}[command]
+    p = _start_cli(command, *args)
+    if command == "train":  # the first checkpoint: training steps are running
+        deadline = time.time() + 120
+        while time.time() < deadline and not (tmp_path / "m.npz").exists():
+            time.sleep(0.1)
+    time.sleep(3.0)  # inside the work: compiled steps, or denoising the first images
+    os.killpg(p.pid, sig)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == code, err[-3000:]
+    assert err.strip().endswith("interrupted") and "Traceback" not in err, err[-3000:]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_run_and_the_rerun_resumes(tmp_path):
+    src, out = _many(tmp_path / "in", 24), tmp_path / "out"
+    p = _start_cli("run", src, "-o", out, "--workers", "1", "--sigma", "20")
+    _wait_for_outputs(out, 2)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143 and "interrupted" in err and "Traceback" not in err, err
+    r = _cli("run", src, "-o", out, "--workers", "1", "--sigma", "20", "--report", tmp_path / "r.json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "r.json").read_text())["summary"]
+    assert summary["skipped"] >= 2 and summary["skipped"] + summary["done"] == 24
+
+
+def test_version_and_the_quality_range():
+    r = _cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"denoise {denoise.__version__}"
+    r = _cli("run", "x.png", "-o", "out", "--jpeg-quality", "0")
+    assert r.returncode == 2 and "--jpeg-quality must be an integer from 1 to 100; got '0'" in r.stderr
+    assert "choose from" not in r.stderr
+
+
+def test_a_missing_input_is_a_usage_error_in_every_command(tmp_path):
+    missing = tmp_path / "nope"
+    for args in (["run", missing, "-o", tmp_path / "out"], ["train", "--clean", missing, "-o", tmp_path / "m.npz",
+                 "--steps", "1"], ["eval", "--clean", missing]):
+        r = _cli(*args)
+        assert r.returncode == 2 and str(missing) in r.stderr, (args, r.stderr)
+
+
+@pytest.mark.parametrize("report", ["missing_folder/r.json", "a_folder"])
+def test_an_unwritable_report_is_found_before_any_work(tmp_path, report):
+    src = _many(tmp_path / "in", 2)
+    (tmp_path / "a_folder").mkdir()
+    r = _cli("run", src, "-o", tmp_path / "out", "--report", tmp_path / report, "--workers", "1")
+    assert r.returncode == 2 and "report" in r.stderr, r.stderr
+    assert not [p for p in (tmp_path / "out").glob("*.png")]  # nothing was denoised
+
+
+def test_an_output_folder_inside_a_file_is_found_before_any_work(tmp_path):
+    src = _many(tmp_path / "in", 2)
+    (tmp_path / "file").write_text("x")
+    r = _cli("run", src, "-o", tmp_path / "file" / "out", "--workers", "1")
+    assert r.returncode == 2 and "cannot create the output folder" in r.stderr, r.stderr

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
 
 from ..memory import MALLOC_SETTINGS
 
@@ -42,6 +45,22 @@ def connect(scheduler: str | None = None, workers: int | None = None):
     if n < 1:
         raise ValueError(f"workers must be at least 1; got {workers}")
     quiet = logging.CRITICAL if not logging.getLogger("denoise").isEnabledFor(logging.DEBUG) else logging.WARNING
-    with dask.config.set(WORKER_CONFIG):
+    with dask.config.set(WORKER_CONFIG), _interrupts_ignored_by_new_processes():
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=quiet)
     return Client(cluster), cluster
+
+
+@contextlib.contextmanager
+def _interrupts_ignored_by_new_processes():
+    """Start our workers with SIGINT ignored (a disposition a new process inherits):
+    Ctrl-C in a terminal reaches the whole process group, and the client, not each
+    worker, is the one to stop the run; otherwise every worker would print its own
+    KeyboardInterrupt traceback. Only from the main thread, where signals are handled."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, saved)

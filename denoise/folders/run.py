@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,13 +23,15 @@ from ..modelfile import load_model, model_path
 from ..pipeline import check_ensemble, check_stride
 from ..storage import atomic_write
 from .cluster import connect
+from .lock import output_lock
 from .manifest import Manifest, remove_stale_temporaries
 from .plan import plan
+from .progress import Progress
 from .report import summary
 from .runner import Runner, largest_first
 from .settings import Settings
 
-__all__ = ["denoise_folder"]
+__all__ = ["denoise_folder", "ReportError"]
 
 log = logging.getLogger("denoise")
 
@@ -86,8 +89,6 @@ def denoise_folder(
         One entry per input file, in input order: ``file``, ``status``
         (done / skipped / failed), ``reason``, ``seconds``, ``megapixels``, ``output``.
     """
-    from tqdm.auto import tqdm
-
     if not tile_megapixels > 0:
         raise ValueError(f"tile size must be positive; got {tile_megapixels} megapixels")
     t_start = time.perf_counter()
@@ -98,26 +99,29 @@ def denoise_folder(
     jobs, problems = plan(inputs, output, recursive=recursive, fmt=fmt)
     if not jobs and not problems:
         raise ValueError(f"no image files in {', '.join(map(str, inputs))} (looked for {', '.join(IMAGE_SUFFIXES)})")
-    output.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(output)
-    manifest = Manifest.load(output)
-    entries = [{"file": f, "status": "failed", "reason": why} for f, why in problems]
-    todo = largest_first(_not_done(jobs, manifest, key, overwrite, entries))
-    own, lost = None, []
-    show = progress if progress is not None else sys.stderr.isatty()
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), disable=not show, unit="file", dynamic_ncols=True)
-    try:
-        if todo:
-            if client is None:
-                client, own = connect(scheduler, workers)
-            lost = Runner(client, local, model_data, sha, settings, key, manifest, entries, bar).run(todo)
-            if lost:
-                log.warning(_LOST, len(lost))
-    finally:
-        bar.close()
-        if own is not None:
-            client.close()
-            own.close()
+    if not jobs and all(why == "no such file or folder" for _, why in problems):
+        raise ValueError(f"no such file or folder: {', '.join(f for f, _ in problems)}")
+    _check_writable(output, report)
+    with output_lock(output):
+        remove_stale_temporaries(output)
+        manifest = Manifest.load(output)
+        entries = [{"file": f, "status": "failed", "reason": why} for f, why in problems]
+        todo, work = largest_first(_not_done(jobs, manifest, key, overwrite, entries))
+        own, lost = None, []
+        show = progress if progress is not None else sys.stderr.isatty()
+        bar = Progress(work, len(jobs), len(jobs) - len(todo), show=show)
+        try:
+            if todo:
+                if client is None:
+                    client, own = connect(scheduler, workers)
+                lost = Runner(client, local, model_data, sha, settings, key, manifest, entries, bar).run(todo)
+                if lost:
+                    log.warning(_LOST, len(lost))
+        finally:
+            bar.close()
+            if own is not None:
+                client.close()
+                own.close()
     order = {str(j.src): i for i, j in enumerate(jobs)}
     entries.sort(key=lambda e: order.get(e["file"], -1))
     if report is not None:
@@ -125,8 +129,42 @@ def denoise_folder(
                "model_sha256": sha, "workers_lost": lost, "files": entries}
         if lost:
             doc["note"] = _LOST % len(lost)
-        atomic_write(report, json.dumps(doc, indent=1).encode())
+        try:
+            atomic_write(report, json.dumps(doc, indent=1).encode())
+        except OSError as e:
+            raise ReportError(f"cannot write the report {report}: {e.strerror or e}", entries) from None
     return entries
+
+
+class ReportError(OSError):
+    """The run finished but its report could not be written; ``entries`` holds what it did."""
+
+    def __init__(self, message: str, entries: list):
+        super().__init__(message)
+        self.entries = entries
+
+
+def _check_writable(output: Path, report) -> None:
+    """Make ``output`` and check that it, and the report's folder, take new files:
+    before any work, so that a run never denoises everything only to fail to write it."""
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create the output folder {output}: {e.strerror or e}") from None
+    folders = [("output folder", output)]
+    if report is not None:
+        report = Path(report)
+        if report.is_dir():
+            raise ValueError(f"the report {report} is a folder; give a file name such as report.json")
+        if not report.parent.is_dir():
+            raise ValueError(f"the report's folder {report.parent} does not exist")
+        folders.append(("report's folder", report.parent))
+    for what, folder in folders:
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as e:
+            raise ValueError(f"cannot write to the {what} {folder}: {e.strerror or e}") from None
 
 
 _LOST = "%d worker(s) were lost during the run; Dask re-ran their tasks on the others"

@@ -48,18 +48,18 @@ ENDGAME_TILE_PIXELS = 500_000
 RESUBMITS = 3
 
 
-def largest_first(jobs: list[Job]) -> list[Job]:
-    """``jobs`` ordered by the work in each file, largest first (files whose header
-    cannot be read last), so that the run does not end with one big image on one
-    worker while the others wait: longest-processing-time-first scheduling."""
-
-    def work(job):
+def largest_first(jobs: list[Job]) -> tuple[list[Job], dict]:
+    """``(jobs, work)``: the jobs ordered by the work in each file (pixel planes, from
+    its header), largest first (files whose header cannot be read last, work -1),
+    so that the run does not end with one big image on one worker while the
+    others wait: longest-processing-time-first scheduling."""
+    work = {}
+    for job in jobs:
         try:
-            return image_work(job.src)
+            work[job] = image_work(job.src)
         except Exception:
-            return -1
-
-    return sorted(jobs, key=work, reverse=True)  # stable: equal work keeps the given order
+            work[job] = -1
+    return sorted(jobs, key=work.__getitem__, reverse=True), work  # stable: equal work keeps the given order
 
 
 @dataclass(eq=False)
@@ -91,7 +91,6 @@ class Runner:
         self.ac = as_completed()
         self.live: dict = {}  # future -> (_Image, core box or None)
         self.tiles: collections.deque = collections.deque()  # tiles waiting for a place in flight
-        self.mpix = 0.0
 
     def workers(self) -> set:
         return set(self.client.scheduler_info().get("workers", {}))
@@ -218,9 +217,7 @@ class Runner:
         if _changed(job.src, img.source):
             e["note"] = "the input changed while it was being denoised; the next run redoes it"
         self.entries.append(e)
-        self.mpix += megapixels
-        self.bar.update(1)
-        self.bar.set_postfix(Mpix=f"{self.mpix:.1f}")
+        self.bar.file_done(job)
 
     def _fail(self, img: _Image, exc: BaseException):
         img.failed, img.out = True, None
@@ -231,7 +228,7 @@ class Runner:
             log.debug("failed: %s", img.job.src, exc_info=(type(exc), exc, exc.__traceback__))
             why = reason(exc)
         self.entries.append({"file": img.job.name, "status": "failed", "reason": why})
-        self.bar.update(1)
+        self.bar.file_done(img.job)
 
 
 def _changed(path, source: list) -> bool:

@@ -69,10 +69,10 @@ def test_folder_equals_denoise_image_file_by_file(client, photos, tmp_path, defa
 def test_rerun_skips_finished_files_and_redoes_changed_ones(client, photos, tmp_path):
     out = tmp_path / "out"
     denoise_folder([photos], out, client=client, progress=False)
-    stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.suffix != ".jsonl"}
+    stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if not p.name.startswith(".")}
     again = denoise_folder([photos], out, client=client, progress=False)
     assert {e["status"] for e in again} == {"skipped"}
-    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.suffix != ".jsonl"} == stamp
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if not p.name.startswith(".")} == stamp
     (out / "bee.png").unlink()  # a lost output is redone
     other = denoise_folder([photos], out, client=client, progress=False)
     assert {Path(e["file"]).name: e["status"] for e in other} == {"bee.png": "done", "dogs.jpg": "skipped", "palette.png": "skipped"}

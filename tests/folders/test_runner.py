@@ -1,9 +1,9 @@
-import pytest
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import denoise
@@ -148,5 +148,5 @@ def test_largest_first_orders_files_by_pixels_times_colour_planes(tmp_path):
         jobs.append(Job(tmp_path / name, tmp_path / "out" / name))
     (tmp_path / "broken.png").write_bytes(b"not an image")
     jobs.insert(0, Job(tmp_path / "broken.png", tmp_path / "out" / "broken.png"))
-    order = [j.src.name for j in largest_first(jobs)]
+    order = [j.src.name for j in largest_first(jobs)[0]]
     assert order == ["gray20.png", "rgb10.jpg", "rgba10.png", "palette8.png", "gray16_12.png", "gray10.png", "broken.png"]
