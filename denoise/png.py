@@ -31,7 +31,8 @@ STRATEGY = zlib.Z_RLE
 _MAGIC = b"\x89PNG\r\n\x1a\n"
 _IDAT_BYTES = 1 << 24  # a chunk's length field allows 2**31 - 1; stay far below it
 # (dtype, channels) -> (bit depth, PNG colour type)
-_TYPES = {("uint8", 1): (8, 0), ("uint8", 2): (8, 4), ("uint8", 3): (8, 2), ("uint8", 4): (8, 6), ("uint16", 1): (16, 0)}
+_TYPES = {("uint8", 1): (8, 0), ("uint8", 2): (8, 4), ("uint8", 3): (8, 2), ("uint8", 4): (8, 6),
+          ("uint16", 1): (16, 0), ("uint16", 2): (16, 4), ("uint16", 3): (16, 2), ("uint16", 4): (16, 6)}
 
 
 @numba.njit(cache=True, nogil=True)
@@ -59,8 +60,8 @@ def _chunk(kind: bytes, data: bytes = b"") -> bytes:
 
 
 def encode_png(array: np.ndarray, *, exif: bytes | None = None, icc_profile: bytes | None = None, dpi=None) -> bytes:
-    """PNG file bytes of a uint8 (H, W) / (H, W, 2|3|4) or uint16 (H, W) array
-    (gray, gray+alpha, RGB, RGBA, 16-bit gray), with optional EXIF bytes
+    """PNG file bytes of a uint8 or uint16 (H, W) / (H, W, 2|3|4) array
+    (gray, gray+alpha, RGB, RGBA, at 8 or 16 bits), with optional EXIF bytes
     (with or without the ``Exif\\0\\0`` header), ICC profile and (x, y) DPI.
 
     >>> data = encode_png(np.zeros((2, 3), np.uint8), dpi=(300, 300))
@@ -72,8 +73,8 @@ def encode_png(array: np.ndarray, *, exif: bytes | None = None, icc_profile: byt
     kind = _TYPES.get((a.dtype.name, channels))
     if kind is None or min(a.shape[:2], default=0) < 1:
         raise ValueError(
-            f"PNG cannot store an image of dtype {a.dtype} and shape {a.shape}: it holds uint8 gray, gray+alpha, "
-            "RGB or RGBA and uint16 gray (write float images as TIFF)"
+            f"PNG cannot store an image of dtype {a.dtype} and shape {a.shape}: it holds uint8 or uint16 gray, "
+            "gray+alpha, RGB or RGBA (write float images as TIFF)"
         )
     h, w = a.shape[:2]
     depth, colour_type = kind

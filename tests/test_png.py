@@ -78,7 +78,7 @@ def test_large_streams_split_into_several_idat_chunks(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "a", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 3), np.uint16), np.zeros((4, 4, 5), np.uint8),
+    "a", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 3), np.int16), np.zeros((4, 4, 5), np.uint8),
           np.zeros((0, 4), np.uint8), np.zeros(4, np.uint8)],
 )
 def test_what_png_cannot_hold_is_refused(a):

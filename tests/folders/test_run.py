@@ -324,3 +324,19 @@ def test_an_input_replaced_while_in_flight_is_redone_by_the_next_run(client, tmp
     assert second[0]["status"] == "done", second
     got, _ = imagefile.read_image(tmp_path / "out" / "a.png")
     np.testing.assert_array_equal(got, denoise.denoise_image(modelfile.load_model("default"), new, 0.1))
+
+
+def test_16_bit_colour_stays_16_bit_through_a_run(client, tmp_path, default_model):
+    src = tmp_path / "in"
+    src.mkdir()
+    rgb, _ = imagefile.read_image(SAMPLES / "honey_bee.jpg")
+    deep = rgb[:64, :80].astype(np.uint16) * 257 + np.random.default_rng(0).integers(0, 257, (64, 80, 3)).astype(np.uint16)
+    imagefile.write_image(src / "deep.png", deep)
+    imagefile.write_image(src / "deep.tif", deep)
+    entries = denoise_folder([src], tmp_path / "out", sigma=0.05, client=client, progress=False)
+    assert [e["status"] for e in entries] == ["done", "done"], entries
+    expected = denoise.denoise_image(default_model, deep, 0.05)
+    assert expected.dtype == np.uint16 and len(np.unique(expected % 257)) > 1  # finer than 8 bits
+    for name in ("deep.png", "deep.tif"):
+        got, _ = imagefile.read_image(tmp_path / "out" / name)
+        np.testing.assert_array_equal(got, expected)
