@@ -4,6 +4,11 @@ Everything random draws from one ``numpy.random.Generator`` seeded by
 ``cfg.seed``, whose state is checkpointed, so a seeded run gives the same
 weights whether or not it was interrupted and resumed (step budgets; a
 ``minutes`` budget stops wherever the clock says).
+
+The learning-rate schedule runs over the whole budget: ``steps`` counts the
+steps of earlier calls, and a ``minutes`` budget, which counts this call's
+time, extends the training time of earlier calls, so that a resumed run
+continues its schedule instead of starting it again.
 """
 
 from __future__ import annotations
@@ -119,7 +124,7 @@ def train(
     validation = Validation(val_sampler, cfg.val_patches, cfg.seed)
     step, lr, state = compile_step(model, cfg)
     ckpt = Checkpoint(checkpoint, state)
-    done, history = ckpt.restore(model, rng)
+    done, seconds_before, history = ckpt.restore(model, rng)
     if not history:
         history.append([done, None, round(validation.psnr(model), 3)])
 
@@ -128,20 +133,24 @@ def train(
     deadline = t_start + cfg.minutes * 60 if cfg.minutes else None
     losses = _Losses()
 
+    def seconds() -> float:
+        """Training time of this call and of the ones it resumes."""
+        return seconds_before + time.monotonic() - t_start
+
     def end_epoch() -> float:
         """Record the mean loss since the last record and the validation PSNR (returned), then save."""
         loss = losses.take_mean()
         vpsnr = validation.psnr(model)
         history.append([done, round(loss, 7), round(vpsnr, 3)])
         model.meta["history"] = history
-        ckpt.save(model, rng, done)
+        ckpt.save(model, rng, done, seconds())
         return vpsnr
 
     bar = tqdm(total=total, initial=done, disable=not cfg.progress, unit="step", dynamic_ncols=True,
                mininterval=0.1 if sys.stderr.isatty() else 30)
     try:
         while (total is None or done < total) and (deadline is None or time.monotonic() < deadline):
-            progress = done / total if total else (time.monotonic() - t_start) / (deadline - t_start)
+            progress = done / total if total else seconds() / (seconds_before + cfg.minutes * 60)
             lr.set_value(learning_rate(cfg, progress))
             losses.push(step(*sampler.sample(cfg.batch_size, rng)))
             done += 1

@@ -85,3 +85,21 @@ def test_bad_configs(kw, match):
         small_config(**kw)
 
 
+
+
+def test_a_time_budgeted_run_resumes_its_schedule_where_it_stopped(training_photos, tmp_path, monkeypatch):
+    from denoise.training import loop
+
+    seen = []
+    real = loop.learning_rate
+    monkeypatch.setattr(loop, "learning_rate", lambda cfg, progress: seen.append(progress) or real(cfg, progress))
+    ck = tmp_path / "m.npz"
+    cfg = small_config(steps=None, minutes=0.04, epoch_steps=10)
+    denoise.train(TINY, training_photos, cfg, checkpoint=ck)
+    first = list(seen)
+    assert first[0] < 0.05 and first[-1] > 0.8  # the cosine ran over the whole budget
+    seen.clear()
+    denoise.train(TINY, training_photos, cfg, checkpoint=ck)  # resumed: the same budget again
+    # the schedule now spans both calls' time: it picks up near the middle, not at the start
+    assert 0.3 < seen[0] < 0.7 and seen[-1] > 0.8, (seen[0], seen[-1])
+    assert all(b >= a for a, b in zip(seen, seen[1:]))
