@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
 import threading
 
 from ..memory import MALLOC_SETTINGS
 
-__all__ = ["WORKER_MALLOC", "WORKER_CONFIG", "connect"]
+__all__ = ["WORKER_MALLOC", "WORKER_CONFIG", "connect", "refuse_while_bootstrapping"]
 
 
 #: glibc malloc settings (:data:`denoise.memory.MALLOC_SETTINGS`) for the workers of
@@ -26,6 +27,20 @@ WORKER_MALLOC = {f"distributed.nanny.pre-spawn-environ.{name}": value for name, 
 #: every 10 ms, in Python, taking the GIL from the task). A cluster given by address
 #: keeps its own configuration.
 WORKER_CONFIG = {**WORKER_MALLOC, "distributed.worker.profile.enabled": False}
+
+
+#: Worker processes start by importing the caller's main module, as multiprocessing's
+#: "spawn" does: a script whose call to denoise_folder is not guarded calls it again there.
+_GUARD_HINT = ("if you call denoise_folder from a script, put the call under `if __name__ == \"__main__\":` "
+               "(each worker process imports the script as it starts)")
+_UNGUARDED = f"denoise_folder was called while a worker process was starting: {_GUARD_HINT}"
+
+
+def refuse_while_bootstrapping() -> None:
+    """Raise RuntimeError, with the fix, when called while this process is a worker
+    process importing its parent's main module (an unguarded script)."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(_UNGUARDED)
 
 
 def connect(scheduler: str | None = None, workers: int | None = None):
@@ -45,8 +60,13 @@ def connect(scheduler: str | None = None, workers: int | None = None):
     if n < 1:
         raise ValueError(f"workers must be at least 1; got {workers}")
     quiet = logging.CRITICAL if not logging.getLogger("denoise").isEnabledFor(logging.DEBUG) else logging.WARNING
-    with dask.config.set(WORKER_CONFIG), _interrupts_ignored_by_new_processes():
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=quiet)
+    refuse_while_bootstrapping()
+    try:
+        with dask.config.set(WORKER_CONFIG), _interrupts_ignored_by_new_processes():
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                   silence_logs=quiet)
+    except RuntimeError as e:
+        raise RuntimeError(f"could not start the local Dask workers ({e}); {_GUARD_HINT}") from e
     return Client(cluster), cluster
 
 

@@ -22,7 +22,7 @@ from ..imagefile import IMAGE_SUFFIXES
 from ..modelfile import load_model, model_path
 from ..pipeline import check_ensemble, check_stride
 from ..storage import atomic_write
-from .cluster import connect
+from .cluster import connect, refuse_while_bootstrapping
 from .lock import output_lock
 from .manifest import Manifest, remove_stale_temporaries
 from .plan import plan
@@ -89,6 +89,7 @@ def denoise_folder(
         One entry per input file, in input order: ``file``, ``status``
         (done / skipped / failed), ``reason``, ``seconds``, ``megapixels``, ``output``.
     """
+    refuse_while_bootstrapping()
     if not tile_megapixels > 0:
         raise ValueError(f"tile size must be positive; got {tile_megapixels} megapixels")
     t_start = time.perf_counter()

@@ -1,4 +1,8 @@
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from denoise.folders import WORKER_MALLOC
 
@@ -28,3 +32,14 @@ def test_local_workers_run_no_statistical_profiler(client):
     assert len(running) == 2
     for names in running.values():
         assert not any(name.startswith("profile") for name in names) and "heartbeat" in names, names
+
+
+@pytest.mark.slow
+def test_an_unguarded_script_is_told_to_use_the_main_guard(tmp_path):
+    # worker processes import the script as they start; without the guard each would call denoise_folder again
+    script = tmp_path / "script.py"
+    script.write_text(f"import denoise\ndenoise.denoise_folder([{str(SAMPLES / 'dogs_gray.png')!r}], "
+                      f"{str(tmp_path / 'out')!r}, workers=1, sigma=0.1)\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    assert 'put the call under `if __name__ == "__main__":`' in r.stderr, r.stderr[-3000:]
