@@ -129,6 +129,8 @@ def _add_run(sub, formats, ensembles) -> None:
     r.add_argument("--format", choices=formats, default="keep", help="output format (default: keep the input's)")
     r.add_argument("--jpeg-quality", type=_quality, default=95, metavar="Q", help="JPEG/WebP quality, 1 to 100 (default: 95)")
     r.add_argument("--report", type=Path, help="write a JSON report of every file")
+    r.add_argument("--preview", type=Path, metavar="SHEET.png",
+                   help="write a before/after contact sheet of the files done (the first 12)")
     r.add_argument("--overwrite", action="store_true", help="redo outputs already done with the same model and settings")
     r.add_argument("--tile", type=_positive(float), default=4.0, metavar="MP",
                    help="split images larger than this many megapixels into tiles (default: %(default)s)")
@@ -226,6 +228,13 @@ def cmd_run(args) -> int:
     if report_error is not None:
         print(f"denoise run: error: {report_error}", file=sys.stderr)
         return 2
+    if args.preview:
+        from .preview import contact_sheet
+
+        pairs = [(e["file"], e["output"]) for e in entries if e["status"] in ("done", "skipped")]
+        rows = contact_sheet(pairs, args.preview)
+        if not args.quiet:
+            print(f"wrote a before/after sheet of {rows} file(s) to {args.preview}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -347,3 +347,12 @@ def test_an_output_folder_inside_a_file_is_found_before_any_work(tmp_path):
     (tmp_path / "file").write_text("x")
     r = _cli("run", src, "-o", tmp_path / "file" / "out", "--workers", "1")
     assert r.returncode == 2 and "cannot create the output folder" in r.stderr, r.stderr
+
+
+def test_run_writes_a_before_after_preview(tmp_path):
+    src = _many(tmp_path / "in", 3)
+    r = _cli("run", src, "-o", tmp_path / "out", "--workers", "1", "--sigma", "20", "--preview", tmp_path / "sheet.png")
+    assert r.returncode == 0, r.stderr
+    assert "wrote a before/after sheet of 3 file(s)" in r.stderr
+    sheet = Image.open(tmp_path / "sheet.png")
+    assert sheet.size == (256 * 2 + 4, 3 * (256 + 18 + 4))

@@ -32,3 +32,13 @@ def test_gpu_check_trains_and_denoises_on_jax():
     assert len(history) == 5 and history[-1] > history[0] + 0.5, out  # it learns...
     noisy, denoised = map(float, re.search(r"noisy ([\d.]+) dB -> ([\d.]+) dB", out).groups())
     assert denoised > noisy + 1, out  # ...and denoises (80 small steps: 20.2 -> 22.0 dB here)
+
+
+def test_the_noisy_sample_images_are_what_their_script_makes(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_noisy_samples.py"), "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    made = sorted(p.name for p in tmp_path.iterdir())
+    assert made == sorted(p.name for p in (ROOT / "sample_images").glob("noisy_*.png")) and made
+    for name in made:
+        assert (tmp_path / name).read_bytes() == (ROOT / "sample_images" / name).read_bytes(), name
