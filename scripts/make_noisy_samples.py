@@ -1,4 +1,4 @@
-"""Make the noisy sample images the quick start denoises (``sample_images/noisy_*.png``).
+"""Make the noisy sample images the quick start denoises (``sample_images/noisy/``).
 
 Each is a crop of one of the clean sample photos (see ``sample_images/SOURCES.md``
 for their sources and licences) with seeded white Gaussian noise added, rounded
@@ -21,8 +21,8 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
 #: output name -> (clean sample, crop (y, x, height, width), sigma in 8-bit levels, seed)
 NOISY = {
-    "noisy_honey_bee.png": ("honey_bee.jpg", (100, 150, 288, 384), 25, 1),
-    "noisy_mountain_trail_gray.png": ("mountain_trail_gray.png", (96, 128, 288, 384), 20, 2),
+    "honey_bee.png": ("honey_bee.jpg", (100, 150, 288, 384), 25, 1),
+    "mountain_trail_gray.png": ("mountain_trail_gray.png", (96, 128, 288, 384), 20, 2),
 }
 
 
@@ -36,8 +36,9 @@ def make(name: str) -> np.ndarray:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=SAMPLES, help="folder to write to (default: sample_images/)")
+    ap.add_argument("--out", type=Path, default=SAMPLES / "noisy", help="folder to write to (default: sample_images/noisy/)")
     out = ap.parse_args(argv).out
+    out.mkdir(parents=True, exist_ok=True)
     for name in NOISY:
         write_image(out / name, make(name))
         print(f"wrote {out / name}")
