@@ -42,3 +42,9 @@ def test_the_noisy_sample_images_are_what_their_script_makes(tmp_path):
     assert made == sorted(p.name for p in (ROOT / "sample_images" / "noisy").iterdir()) and made
     for name in made:
         assert (tmp_path / name).read_bytes() == (ROOT / "sample_images" / "noisy" / name).read_bytes(), name
+
+
+def test_the_model_cards_shapes_match_the_shipped_model_files():
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "model_card.py"), "--check"], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
