@@ -340,3 +340,14 @@ def test_16_bit_colour_stays_16_bit_through_a_run(client, tmp_path, default_mode
     for name in ("deep.png", "deep.tif"):
         got, _ = imagefile.read_image(tmp_path / "out" / name)
         np.testing.assert_array_equal(got, expected)
+
+
+def test_file_names_up_to_the_systems_limit_are_denoised(client, tmp_path):
+    # the temporary name beside an output must fit the 255-byte limit too
+    src = tmp_path / "in"
+    src.mkdir()
+    name = "n" * 251 + ".png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 24), dtype=np.uint8)).save(src / name)
+    entries = denoise_folder([src], tmp_path / "out", sigma=0.1, client=client, progress=False)
+    assert [e["status"] for e in entries] == ["done"], entries
+    assert (tmp_path / "out" / name).is_file()
