@@ -301,33 +301,33 @@ class Autoencoder:
         from the shared ones on each call: a few thousand values per batch,
         and training differentiates through them). Numba and JAX compile
         this form; the C backend, which runs it slower, normalises the rows."""
-        a = self.arch
-        s = np.float32(a.scale)
+        arch = self.arch
+        s = np.float32(arch.scale)
         if self.backend == "c":
             # PyTensor's C backend runs the folded form slower than this one (bench_speed.py
             # --section backends), so it normalises the rows as written
             x = (rows - pt.mean(rows, axis=1, keepdims=True)) * s
-            if a.noise_input:
+            if arch.noise_input:
                 x = pt.concatenate([x, (sigma * s)[:, None]], axis=1)
             return self.encoder(x)
-        n = a.in_size - int(a.noise_input)
+        n = arch.in_size - int(arch.noise_input)
         w = self.encoder.W[0]
-        wx = w[:n] if a.noise_input else w
+        wx = w[:n] if arch.noise_input else w
         z = pt.dot(rows, s * (wx - pt.mean(wx, axis=0, keepdims=True))) + self.encoder.b[0]
-        if a.noise_input:
+        if arch.noise_input:
             z = z + (sigma * s)[:, None] * w[n]
-        return self.encoder(_ACTIVATIONS[a.activation](z), start=1)
+        return self.encoder(_ACTIVATIONS[arch.activation](z), start=1)
 
     def output(self, rows, sigma):
         """Symbolic clean output rows from noisy input rows."""
-        a = self.arch
-        y = self.decoder(self.code(rows, sigma)) / np.float32(a.scale)
-        if not a.residual:
+        arch = self.arch
+        y = self.decoder(self.code(rows, sigma)) / np.float32(arch.scale)
+        if not arch.residual:
             return y + pt.mean(rows, axis=1, keepdims=True)
-        if a.context:
-            p, c, k = a.in_patch, a.channels, a.context
-            centre = rows.reshape((-1, p, p, c))[:, k : k + a.patch, k : k + a.patch, :]
-            return centre.reshape((-1, a.out_size)) - y
+        if arch.context:
+            p, c, k = arch.in_patch, arch.channels, arch.context
+            centre = rows.reshape((-1, p, p, c))[:, k : k + arch.patch, k : k + arch.patch, :]
+            return centre.reshape((-1, arch.out_size)) - y
         return rows - y
 
     # ---- compiled functions ------------------------------------------------

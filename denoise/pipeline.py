@@ -72,13 +72,13 @@ def ensemble_reconstruct(model: Autoencoder, rows: np.ndarray, sigma, ensemble: 
     or flipping an image whose patch grid is symmetric."""
     if ensemble == 1:
         return model.reconstruct(rows, sigma)
-    a = model.arch
-    n, full = rows.shape[0], a.patch + 2 * a.context
-    blocks = rows.reshape(n, full, full, a.channels)
-    total = np.zeros((n, a.patch, a.patch, a.channels), np.float32)
+    arch = model.arch
+    n, full = rows.shape[0], arch.patch + 2 * arch.context
+    blocks = rows.reshape(n, full, full, arch.channels)
+    total = np.zeros((n, arch.patch, arch.patch, arch.channels), np.float32)
     for t in range(ensemble):
         turned = np.ascontiguousarray(P.dihedral(blocks, t)).reshape(n, -1)
-        out = model.reconstruct(turned, sigma).reshape(n, a.patch, a.patch, a.channels)
+        out = model.reconstruct(turned, sigma).reshape(n, arch.patch, arch.patch, arch.channels)
         total += P.dihedral(out, t, inverse=True)
     total /= np.float32(ensemble)
     return total.reshape(n, -1)
@@ -100,9 +100,9 @@ def denoise_planes(
     models take C == 3. ``sigma`` is passed to noise-conditioned models.
     ``ensemble``: see :func:`ensemble_reconstruct`. Returns float32 (H, W, C).
     """
-    a = model.arch
+    arch = model.arch
     c = x.shape[2]
-    if a.channels == 1 and c > 1:
+    if arch.channels == 1 and c > 1:
         # plane by plane, each made contiguous (its patches are gathered and stitched faster than
         # those of one channel of an interleaved image); the result is planar, seen as (H, W, C)
         out = np.empty((c, *x.shape[:2]), np.float32)
@@ -112,18 +112,18 @@ def denoise_planes(
                 model, plane, sigma, stride=stride, window=window, batch_size=batch_size, ensemble=ensemble
             )[:, :, 0]
         return np.moveaxis(out, 0, 2)
-    if a.channels != c:
-        raise ValueError(f"a {a.channels}-channel model cannot denoise a {c}-channel image")
-    g = P.grid(x.shape, a.patch, stride)
+    if arch.channels != c:
+        raise ValueError(f"a {arch.channels}-channel model cannot denoise a {c}-channel image")
+    g = P.grid(x.shape, arch.patch, stride)
     with stage("pad"):
-        padded = P.pad(x, g, a.context)
+        padded = P.pad(x, g, arch.context)
     acc = P.accumulator(x.shape, g)
-    win = P.window(a.patch, window)
+    win = P.window(arch.patch, window)
     rows_per_band = max(1, batch_size // g.count[1])
     for r0 in range(0, g.count[0], rows_per_band):
         band = slice(r0, min(r0 + rows_per_band, g.count[0]))
         with stage("extract"):
-            rows = P.extract_padded(padded, g, a.context, band)
+            rows = P.extract_padded(padded, g, arch.context, band)
         with stage("forward", work=len(rows) * ensemble):
             denoised = ensemble_reconstruct(model, rows, sigma, ensemble)
         with stage("overlap-add"):

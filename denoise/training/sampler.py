@@ -74,9 +74,9 @@ class PatchSampler:
         it makes one gradient step), which keeps the reads of one image
         together. Each patch is gathered already flipped or turned, by
         transformed offsets, in one kernel call for the batch."""
-        a = self.arch
-        p, k, q = a.in_patch, a.context, a.patch
-        c = a.channels
+        arch = self.arch
+        p, k, q = arch.in_patch, arch.context, arch.patch
+        c = arch.channels
         which = np.sort(rng.choice(len(self.usable), size=n, p=self.prob))
         u = rng.random((n, 3))  # position y, x and channel of each patch, scaled to its image below
         t = rng.integers(0, self.transforms, n)  # flip / turn of each patch (an element of DIHEDRAL)
