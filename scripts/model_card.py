@@ -14,6 +14,8 @@ Gaussian noise with seed 0). The rest of the card is written by hand::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import re
 import sys
@@ -37,7 +39,9 @@ def evaluate(model: str, sigma: int, known: bool, ensemble: int = 1) -> dict:
         out = Path(tmp) / "e.json"
         args = ["eval", "--model", model, "--clean", str(SAMPLES), "--noise", f"gaussian:{sigma}", "--json", str(out),
                 "--ensemble", str(ensemble)] + (["--sigma", str(sigma)] if known else [])
-        if cli(args) != 0:
+        with contextlib.redirect_stdout(io.StringIO()):  # its per-image table; the JSON holds the means
+            code = cli(args)
+        if code != 0:
             raise SystemExit(f"denoise {' '.join(args)} failed")
         return json.loads(out.read_text())["mean"]
 
