@@ -45,6 +45,15 @@ def _hidden(text: str):
     return sizes
 
 
+def _strength(text: str) -> float:
+    from .pipeline import check_strength
+
+    try:
+        return check_strength(float(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--strength: {e}; got {text!r}") from None
+
+
 def _quality(text: str) -> int:
     try:
         q = int(text)
@@ -125,6 +134,9 @@ def _add_run(sub, formats, ensembles) -> None:
     r.add_argument("--stride", type=_positive(int), help="patch stride (default: the model's)")
     r.add_argument("--ensemble", type=int, choices=ensembles, default=1,
                    help="average over this many rotations/reflections of each patch: N times slower, slightly better (default: 1)")
+    r.add_argument("--strength", type=_strength, default=1.0,
+                   help="multiply the noise level given to the model: below 1 keeps more detail, above 1 smooths more "
+                        "(0.1 to 10; default: 1)")
     r.add_argument("--recursive", action="store_true", help="include sub-folders, mirrored in the output")
     r.add_argument("--format", choices=formats, default="keep", help="output format (default: keep the input's)")
     r.add_argument("--jpeg-quality", type=_quality, default=95, metavar="Q", help="JPEG/WebP quality, 1 to 100 (default: 95)")
@@ -147,6 +159,7 @@ def _add_eval(sub, ensembles) -> None:
     e.add_argument("--noise", default="gaussian:25")
     e.add_argument("--sigma", type=_sigma, default=None, help="noise level given to the model (default: auto)")
     e.add_argument("--ensemble", type=int, choices=ensembles, default=1, help="as for run (default: 1)")
+    e.add_argument("--strength", type=_strength, default=1.0, help="as for run (default: 1)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", type=Path, help="write the results as JSON")
 
@@ -213,6 +226,7 @@ def cmd_run(args) -> int:
     try:
         entries = denoise_folder(
             args.inputs, args.output, model=args.model, sigma=args.sigma, stride=args.stride, ensemble=args.ensemble,
+            strength=args.strength,
             recursive=args.recursive, fmt=args.format, jpeg_quality=args.jpeg_quality, tile_megapixels=args.tile,
             overwrite=args.overwrite, workers=args.workers, scheduler=args.scheduler,
             progress=False if args.quiet else None, report=args.report,
@@ -256,7 +270,7 @@ def cmd_eval(args) -> int:
         clean = read_float(f)
         rng = np.random.default_rng([args.seed, i])
         noisy = noise.add(clean, rng)
-        out = denoise_image(model, noisy, args.sigma, ensemble=args.ensemble)
+        out = denoise_image(model, noisy, args.sigma, ensemble=args.ensemble, strength=args.strength)
         row = {
             "image": f.name,
             "noisy_psnr": psnr(clean, noisy), "psnr": psnr(clean, out),
@@ -270,6 +284,7 @@ def cmd_eval(args) -> int:
         from .storage import atomic_write
 
         atomic_write(args.json, json.dumps({"model": args.model, "noise": noise.spec, "seed": args.seed, "ensemble": args.ensemble,
+                                         "strength": args.strength,
                                          "images": rows, "mean": mean}, indent=1).encode())
     return 0
 

@@ -23,7 +23,8 @@ from .model import Autoencoder
 from .noise import parse
 from .stages import stage
 
-__all__ = ["denoise_image", "denoise_planes", "ensemble_reconstruct", "resolve_sigma", "ENSEMBLES", "check_ensemble", "check_stride"]
+__all__ = ["denoise_image", "denoise_planes", "ensemble_reconstruct", "resolve_sigma", "ENSEMBLES", "STRENGTHS",
+           "check_ensemble", "check_strength", "check_stride"]
 
 DEFAULT_BATCH = 4096
 
@@ -47,6 +48,20 @@ def resolve_sigma(model: Autoencoder, image: np.ndarray, sigma: float | None) ->
     if sigma is not None or not model.arch.noise_input:
         return sigma
     return _estimate(as_hwc(split_alpha(np.asarray(image))[0]))
+
+
+#: The range of ``strength``: the noise level given to the model, as a multiple of the estimated or given one.
+STRENGTHS = (0.1, 10.0)
+
+
+def check_strength(strength) -> float:
+    """``strength`` as a float; ValueError unless it is a number in :data:`STRENGTHS`."""
+    low, high = STRENGTHS
+    if isinstance(strength, bool) or not isinstance(strength, (int, float, np.integer, np.floating)) or not (
+        low <= strength <= high
+    ):
+        raise ValueError(f"strength must be a number from {low:g} to {high:g} (1: as estimated); got {strength!r}")
+    return float(strength)
 
 
 def check_ensemble(ensemble) -> None:
@@ -141,6 +156,7 @@ def denoise_image(
     window: str | None = None,
     batch_size: int = DEFAULT_BATCH,
     ensemble: int = 1,
+    strength: float = 1.0,
 ) -> np.ndarray:
     """Denoise an image with a trained model.
 
@@ -167,6 +183,10 @@ def denoise_image(
         Average the model's output over this many rotations and reflections
         of every patch: that many times the time, for a small gain (see
         the model card).
+    strength : float
+        The noise level given to the model, as a multiple of ``sigma`` (or of
+        the estimate): below 1 keeps more detail and more noise, above 1
+        smooths more. 0.1 to 10; 1 by default.
 
     Returns
     -------
@@ -200,14 +220,17 @@ def denoise_image(
         raise ValueError(f"sigma must be a non-negative number in [0, 1] units (25/255 for 8-bit level 25); got {sigma!r}")
     if sigma is not None and sigma > 1:
         raise ValueError(f"sigma is in the image's [0, 1] units; got {sigma!r}: did you mean {sigma:g}/255?")
+    strength = check_strength(strength)
     gain = 1.0
     if model.arch.noise_input:
         with stage("estimate"):
             sigma = resolve_sigma(model, colour, sigma)  # from the image as given: integers take the exact, faster path
+        sigma = sigma * strength if strength != 1.0 else sigma
     else:
         trained = parse(model.meta["noise"]).sigma if model.meta.get("noise") else None
-        if sigma is not None and sigma > 0 and trained:
-            gain = trained / sigma  # a fixed-level model: scale the noise to the level it knows
+        level = sigma if sigma is not None and sigma > 0 else trained
+        if level and trained and level * strength != trained:
+            gain = trained / (level * strength)  # a fixed-level model: scale the noise to the level it knows
         sigma = trained or 0.0
     scaled = hwc * np.float32(gain) if gain != 1.0 else hwc  # no copy of the image when there is nothing to scale
     how = dict(stride=stride, window=window, batch_size=batch_size, ensemble=ensemble)

@@ -356,3 +356,8 @@ def test_run_writes_a_before_after_preview(tmp_path):
     assert "wrote a before/after sheet of 3 file(s)" in r.stderr
     sheet = Image.open(tmp_path / "sheet.png")
     assert sheet.size == (256 * 2 + 4, 3 * (256 + 18 + 4))
+
+
+def test_strength_out_of_range_is_a_usage_error():
+    r = _cli("run", "x.png", "-o", "out", "--strength", "0")
+    assert r.returncode == 2 and "strength must be a number from 0.1 to 10" in r.stderr, r.stderr

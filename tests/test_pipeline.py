@@ -236,3 +236,22 @@ def test_colour_images_are_denoised_as_opponent_planes(default_model, photo_rgb)
     np.testing.assert_allclose(denoise_image(default_model, x, 20 / 255), expected, atol=2e-6)
 
 
+
+
+def test_strength_scales_the_noise_level_given_to_the_model(default_model, photo_gray):
+    x = noisy(photo_gray[:48, :48], 20 / 255, seed=3)
+    sigma = 20 / 255
+    np.testing.assert_array_equal(denoise_image(default_model, x, sigma, strength=1.5),
+                                  denoise_image(default_model, x, sigma * 1.5))
+    # blind: the estimate, scaled
+    est = resolve_sigma(default_model, x, None)
+    np.testing.assert_array_equal(denoise_image(default_model, x, strength=0.5), denoise_image(default_model, x, est * 0.5))
+    # more strength, smoother output: less left of the noisy input's fine detail
+    rough = [np.std(np.diff(denoise_image(default_model, x, sigma, strength=s), axis=1)) for s in (0.5, 1, 2)]
+    assert rough[0] > rough[1] > rough[2], rough
+
+
+@pytest.mark.parametrize("bad", [0, 0.05, 11, float("nan"), "2", True])
+def test_strength_must_be_a_number_from_0_1_to_10(default_model, photo_gray, bad):
+    with pytest.raises(ValueError, match="strength must be a number from 0.1 to 10"):
+        denoise_image(default_model, photo_gray[:16, :16], 0.1, strength=bad)

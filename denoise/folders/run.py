@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..imagefile import IMAGE_SUFFIXES
 from ..modelfile import load_model, model_path
-from ..pipeline import check_ensemble, check_stride
+from ..pipeline import check_ensemble, check_strength, check_stride
 from ..storage import atomic_write
 from .cluster import connect, refuse_while_bootstrapping
 from .lock import output_lock
@@ -44,6 +44,7 @@ def denoise_folder(
     sigma: float | None = None,
     stride: int | None = None,
     ensemble: int = 1,
+    strength: float = 1.0,
     recursive: bool = False,
     fmt: str = "keep",
     jpeg_quality: int = 95,
@@ -68,7 +69,7 @@ def denoise_folder(
         model, settings or input changed, or ``overwrite``.
     model : str or path
         Shipped model name or model file.
-    sigma, stride, ensemble : optional
+    sigma, stride, ensemble, strength : optional
         As for :func:`denoise.denoise_image` (sigma in [0, 1] units).
     fmt : {"keep", "png", "tiff", "jpeg", "webp"}
     tile_megapixels : float
@@ -94,8 +95,8 @@ def denoise_folder(
         raise ValueError(f"tile size must be positive; got {tile_megapixels} megapixels")
     t_start = time.perf_counter()
     output = Path(output)
-    local, model_data, sha = _checked_model(model, stride, ensemble)
-    settings = Settings(sigma, stride, fmt, jpeg_quality, int(tile_megapixels * 1e6), ensemble)
+    local, model_data, sha = _checked_model(model, stride, ensemble, strength)
+    settings = Settings(sigma, stride, fmt, jpeg_quality, int(tile_megapixels * 1e6), ensemble, float(strength))
     key = settings.key(sha)
     jobs, problems = plan(inputs, output, recursive=recursive, fmt=fmt)
     if not jobs and not problems:
@@ -171,7 +172,7 @@ def _check_writable(output: Path, report) -> None:
 _LOST = "%d worker(s) were lost during the run; Dask re-ran their tasks on the others"
 
 
-def _checked_model(model, stride, ensemble):
+def _checked_model(model, stride, ensemble, strength):
     """``(model, file bytes, sha256)``, with the model file and the settings that
     depend on it checked here, before any cluster starts or any worker sees them."""
     model_file = model_path(model)
@@ -180,6 +181,7 @@ def _checked_model(model, stride, ensemble):
     if stride is not None:
         check_stride(local, stride)
     check_ensemble(ensemble)
+    check_strength(strength)
     return local, data, hashlib.sha256(data).hexdigest()
 
 

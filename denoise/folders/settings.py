@@ -19,9 +19,16 @@ class Settings:
     jpeg_quality: int = 95
     tile_pixels: int = 4_000_000
     ensemble: int = 1
+    strength: float = 1.0
+
+    def options(self) -> dict:
+        """The keyword arguments of :func:`denoise.denoise_image` these settings fix."""
+        return {"stride": self.stride, "ensemble": self.ensemble, "strength": self.strength}
 
     def key(self, model_sha: str) -> str:
         d = {"model": model_sha, "sigma": self.sigma, "stride": self.stride, "fmt": self.fmt, "q": self.jpeg_quality}
         if self.ensemble != 1:  # keys of runs made before ensembles existed stay valid
             d["ensemble"] = self.ensemble
+        if self.strength != 1:  # and before strengths did
+            d["strength"] = self.strength
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

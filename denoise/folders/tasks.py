@@ -67,7 +67,7 @@ def denoise_bytes(sha: str, model_data: bytes, name: str, data: bytes, suffix: s
     with stage("decode"):
         image, info = read_image(name, data)
     with stage("denoise"):
-        out = denoise_image(_model(sha, model_data), image, settings.sigma, stride=settings.stride, ensemble=settings.ensemble)
+        out = denoise_image(_model(sha, model_data), image, settings.sigma, **settings.options())
     with stage("encode"):
         encoded = encode_image(out, suffix, info, jpeg_quality=settings.jpeg_quality)
     meta = {"megapixels": image.shape[0] * image.shape[1] / 1e6}
@@ -80,7 +80,7 @@ def denoise_bytes(sha: str, model_data: bytes, name: str, data: bytes, suffix: s
 def denoise_tile(sha: str, model_data: bytes, tile: np.ndarray, core: tuple, sigma, settings: Settings) -> np.ndarray:
     """Task: denoise one tile (with its margin) and return its core."""
     with stage("denoise"):
-        out = denoise_image(_model(sha, model_data), tile, sigma, stride=settings.stride, ensemble=settings.ensemble)
+        out = denoise_image(_model(sha, model_data), tile, sigma, **settings.options())
     (y0, y1), (x0, x1) = core
     return out[y0:y1, x0:x1]
 

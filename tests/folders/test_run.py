@@ -83,6 +83,12 @@ def test_rerun_skips_finished_files_and_redoes_changed_ones(client, photos, tmp_
     ensembled = denoise_folder([photos], out, sigma=0.1, ensemble=2, client=client, progress=False)
     assert {e["status"] for e in ensembled} == {"done"}
     assert {e["status"] for e in denoise_folder([photos], out, sigma=0.1, ensemble=2, client=client, progress=False)} == {"skipped"}
+    strong = denoise_folder([photos], out, sigma=0.1, ensemble=2, strength=1.5, client=client, progress=False)
+    assert {e["status"] for e in strong} == {"done"}  # another strength: redone
+    got, _ = imagefile.read_image(out / "bee.png")
+    src, _ = imagefile.read_image(photos / "bee.png")
+    np.testing.assert_array_equal(got, denoise.denoise_image(modelfile.load_model("default"), src, 0.1, ensemble=2,
+                                                             strength=1.5))
 
 
 def test_bad_file_is_reported_and_the_rest_complete(client, photos, tmp_path):
