@@ -8,6 +8,9 @@ model has a level in pixel values::
     poisson:30         Poisson (shot) noise, peak = 30 photons at white
     saltpepper:0.05    5% of pixels set to 0 or 1
     speckle:25         multiplicative Gaussian, x * (1 + n), std 25/255
+    camera:20-80       a camera's processed noise at a level drawn in [20, 80] per image
+                       (0-150: shot and read noise on a mosaic, demosaicked, tone-mapped,
+                       JPEG; see :mod:`denoise.camera`)
 
 Images are float arrays in [0, 1] units. Every draw takes a
 ``numpy.random.Generator``, so runs are reproducible from a seed.
@@ -29,9 +32,11 @@ __all__ = ["Noise", "parse", "standard_normal"]
 FORMS = (
     "gaussian:SIGMA, gaussian:LOW-HIGH (sigma in 8-bit levels, e.g. gaussian:25), "
     "poisson:PEAK (e.g. poisson:30), saltpepper:AMOUNT (fraction 0-1, e.g. saltpepper:0.05), "
-    "speckle:SIGMA (8-bit levels, e.g. speckle:25)"
+    "speckle:SIGMA (8-bit levels, e.g. speckle:25), camera:LEVEL or camera:LOW-HIGH (0-150, e.g. camera:20-80)"
 )
-_KINDS = ("gaussian", "poisson", "saltpepper", "speckle")
+_KINDS = ("gaussian", "poisson", "saltpepper", "speckle", "camera")
+#: The highest camera noise level (100: the top of the calibrated range; above it, extrapolated).
+CAMERA_MAX = 150
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _SPEC = re.compile(rf"^\s*([a-z_-]+)\s*:\s*{_NUMBER}(?:\s*-\s*{_NUMBER})?\s*$")
 
@@ -77,6 +82,12 @@ class Noise:
         x = np.asarray(clean, dtype=np.float32)
         if levels is None:
             levels = self.draw_levels(1, rng)[0]
+        if self.kind == "camera":  # of a whole image: the noise has spatial structure
+            from .camera import add_camera_noise
+
+            if np.ndim(levels) != 0:
+                raise ValueError("camera noise is made for one whole image at a time, not for a batch of patches")
+            return add_camera_noise(x, rng, float(levels))
         lv = np.asarray(levels, np.float64)
         if lv.ndim == 1:
             lv = lv.reshape((-1,) + (1,) * (x.ndim - 1))
@@ -163,6 +174,8 @@ def parse(spec: str | Noise) -> Noise:
         raise ValueError(f"unknown noise model {kind!r} in {spec!r}; valid forms: {FORMS}")
     if high < low:
         raise ValueError(f"noise range {spec!r} has its high end below its low end; valid forms: {FORMS}")
+    if kind == "camera" and high > CAMERA_MAX:
+        raise ValueError(f"camera noise levels run from 0 to {CAMERA_MAX}; got {spec!r}")
     if kind == "saltpepper" and high > 1:
         raise ValueError(f"salt-and-pepper amount must be a fraction in [0, 1]; got {spec!r}")
     if kind == "poisson" and low <= 0:
