@@ -103,7 +103,8 @@ def _add_train(sub) -> None:
     t.add_argument("--clean", required=True, type=Path, help="folder of clean images")
     t.add_argument("--noisy", type=Path, help="folder of real noisy images paired by name with --clean")
     t.add_argument("--val", type=Path, help="folder of held-back clean images for validation (default: every 8th of --clean)")
-    t.add_argument("--noise", default="gaussian:25", help="noise spec, e.g. gaussian:25 or gaussian:5-50 (default: %(default)s)")
+    t.add_argument("--noise", default="gaussian:25", help="noise spec, e.g. gaussian:25, gaussian:5-50, camera:0-100, or a mixture joined by '+' "
+                        "(default: %(default)s)")
     t.add_argument("-o", "--output", required=True, type=Path, help="model file to write (.npz)")
     t.add_argument("--patch", type=int, default=8, help="output patch size (default: %(default)s)")
     t.add_argument("--context", type=int, default=4, help="extra input pixels around each patch (default: %(default)s)")
@@ -169,10 +170,10 @@ def cmd_train(args) -> int:
 
     from .imagefile import list_images, read_float
     from .memory import keep_freed_memory
-    from .noise import parse
+    from .noise import mixture_spec, parse_mixture
     from .training.data import holdout_split
 
-    noise = parse(args.noise)
+    noises = parse_mixture(args.noise)
     files = list_images(args.clean)
     if not files:
         raise ValueError(f"no images in {args.clean}")
@@ -191,7 +192,8 @@ def cmd_train(args) -> int:
     noisy = [read_float(args.noisy / f.name) for f in train_files] if args.noisy else None
     val_clean = [read_float(f) for f in val_files]
     val_noisy = [read_float(args.noisy / f.name) for f in val_files] if (args.noisy and not args.val) else None
-    noise_input = {"yes": True, "no": False, "auto": noise.is_range or bool(args.noisy)}[args.noise_input]
+    auto = len(noises) > 1 or noises[0].is_range or noises[0].kind == "camera" or bool(args.noisy)
+    noise_input = {"yes": True, "no": False, "auto": auto}[args.noise_input]
     if args.resume and args.output.exists():
         model = denoise.load_model(args.output, backend=args.backend)
     else:
@@ -200,7 +202,7 @@ def cmd_train(args) -> int:
         )
         model = denoise.Autoencoder(arch, seed=args.seed, backend=args.backend)
     cfg = denoise.TrainConfig(
-        noise=noise.spec, steps=args.steps, epochs=args.epochs, minutes=args.minutes, epoch_steps=args.epoch_steps,
+        noise=mixture_spec(noises), steps=args.steps, epochs=args.epochs, minutes=args.minutes, epoch_steps=args.epoch_steps,
         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, seed=args.seed, backend=args.backend,
         lr_decay="cosine",
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["Noise", "parse", "standard_normal"]
+__all__ = ["Noise", "parse", "parse_mixture", "mixture_spec", "standard_normal"]
 
 FORMS = (
     "gaussian:SIGMA, gaussian:LOW-HIGH (sigma in 8-bit levels, e.g. gaussian:25), "
@@ -181,3 +181,24 @@ def parse(spec: str | Noise) -> Noise:
     if kind == "poisson" and low <= 0:
         raise ValueError(f"poisson peak must be positive; got {spec!r}")
     return Noise(kind, low, high)
+
+
+def parse_mixture(spec: str | Noise) -> list[Noise]:
+    """The noise models of a training mixture, ``"+"``-separated: each batch is
+    shared equally among them (``"gaussian:0-55+camera:0-100"``). A single spec
+    is a mixture of one.
+
+    >>> [n.kind for n in parse_mixture("gaussian:0-55+camera:0-100")]
+    ['gaussian', 'camera']
+    """
+    if isinstance(spec, Noise):
+        return [spec]
+    parts = str(spec).split("+")
+    if any(not p.strip() for p in parts):
+        raise ValueError(f"bad noise mixture {spec!r}: join noise specs with '+', e.g. gaussian:0-55+camera:0-100")
+    return [parse(p) for p in parts]
+
+
+def mixture_spec(noises: list[Noise]) -> str:
+    """The canonical spec string of a mixture."""
+    return "+".join(n.spec for n in noises)

@@ -20,7 +20,7 @@ from .imaging import (
     to_opponent,
 )
 from .model import Autoencoder
-from .noise import parse
+from .noise import parse_mixture
 from .stages import stage
 
 __all__ = ["denoise_image", "denoise_planes", "ensemble_reconstruct", "resolve_sigma", "ENSEMBLES", "STRENGTHS",
@@ -227,7 +227,7 @@ def denoise_image(
             sigma = resolve_sigma(model, colour, sigma)  # from the image as given: integers take the exact, faster path
         sigma = sigma * strength if strength != 1.0 else sigma
     else:
-        trained = parse(model.meta["noise"]).sigma if model.meta.get("noise") else None
+        trained = _fixed_sigma(model.meta.get("noise"))
         level = sigma if sigma is not None and sigma > 0 else trained
         if level and trained and level * strength != trained:
             gain = trained / (level * strength)  # a fixed-level model: scale the noise to the level it knows
@@ -247,3 +247,11 @@ def denoise_image(
     if alpha is not None:
         result = np.concatenate([result, alpha], axis=2)
     return result
+
+
+def _fixed_sigma(spec) -> float | None:
+    """The Gaussian sigma a model was trained for, when it was trained for one level alone."""
+    if not spec:
+        return None
+    noises = parse_mixture(spec)
+    return noises[0].sigma if len(noises) == 1 else None

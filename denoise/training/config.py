@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..backends import compile_mode
-from ..noise import parse
+from ..noise import parse_mixture
 
 __all__ = ["TrainConfig"]
 
@@ -48,7 +48,7 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adam' or 'sgd'; got {self.optimizer!r}")
         if self.lr_decay not in ("cosine", "none"):
             raise ValueError(f"lr_decay must be 'cosine' or 'none'; got {self.lr_decay!r}")
-        parse(self.noise)
+        parse_mixture(self.noise)
         compile_mode(self.backend)
 
     @property

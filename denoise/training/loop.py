@@ -22,10 +22,10 @@ from tqdm.auto import tqdm
 
 from ..metrics import psnr_from_mse
 from ..model import Architecture, Autoencoder
-from ..noise import parse
+from ..noise import mixture_spec, parse_mixture
 from .checkpoint import Checkpoint
 from .config import TrainConfig
-from .sampler import PatchSampler
+from .sampler import make_sampler
 from .step import compile_step
 
 __all__ = ["train", "Validation", "learning_rate"]
@@ -34,7 +34,7 @@ __all__ = ["train", "Validation", "learning_rate"]
 class Validation:
     """A fixed set of validation patches, drawn once, and a model's PSNR on them."""
 
-    def __init__(self, sampler: PatchSampler, n: int, seed: int):
+    def __init__(self, sampler, n: int, seed: int):
         self.noisy, self.sigma, self.clean = sampler.sample(n, np.random.default_rng([seed, 1]))
 
     def psnr(self, model: Autoencoder, batch: int = 4096) -> float:
@@ -113,14 +113,14 @@ def train(
     Autoencoder
         With ``meta["history"]`` listing (step, train loss, validation PSNR) per epoch.
     """
-    noise = parse(cfg.noise)
+    noises = parse_mixture(cfg.noise)
     rng = np.random.default_rng(cfg.seed)
     model = arch if isinstance(arch, Autoencoder) else Autoencoder(arch, seed=cfg.seed, backend=cfg.backend)
     model.backend = cfg.backend
     model.meta.update(meta or {})
-    model.meta.update(noise=noise.spec, stride=model.stride)
-    sampler = PatchSampler(clean, model.arch, noise, noisy, cfg.augment)
-    val_sampler = PatchSampler(val_clean or clean, model.arch, noise, val_noisy if val_clean else noisy, augment=False)
+    model.meta.update(noise=mixture_spec(noises), stride=model.stride)
+    sampler = make_sampler(clean, model.arch, noises, noisy, cfg.augment)
+    val_sampler = make_sampler(val_clean or clean, model.arch, noises, val_noisy if val_clean else noisy, augment=False)
     validation = Validation(val_sampler, cfg.val_patches, cfg.seed)
     step, lr, state = compile_step(model, cfg)
     ckpt = Checkpoint(checkpoint, state)

@@ -9,7 +9,7 @@ from ..model import Architecture
 from ..noise import Noise
 from ..patches import DIHEDRAL, dihedral
 
-__all__ = ["PatchSampler"]
+__all__ = ["PatchSampler", "MixedSampler", "make_sampler"]
 
 
 class PatchSampler:
@@ -127,3 +127,29 @@ def _gather(src, first, tables, table, transform, out):
         start = first[j]
         for v in range(offsets.shape[0]):
             out[j, v] = src[start + offsets[v]]
+
+
+class MixedSampler:
+    """Batches shared equally among several samplers (a noise mixture's components),
+    in turn, the first ones taking the remainder."""
+
+    def __init__(self, samplers: list):
+        self.samplers = samplers
+
+    def sample(self, n: int, rng: np.random.Generator):
+        m = len(self.samplers)
+        parts = [s.sample(n // m + (i < n % m), rng) for i, s in enumerate(self.samplers)]
+        return tuple(np.concatenate(arrays) for arrays in zip(*parts))
+
+
+def make_sampler(clean, arch: Architecture, noises: list[Noise], noisy=None, augment: bool = True):
+    """The sampler for a noise mixture: white-noise components draw patch by patch
+    (:class:`PatchSampler`), camera noise from whole crops (:class:`CameraCrops`);
+    paired ``noisy`` images take one :class:`PatchSampler`."""
+    from .crops import CameraCrops
+
+    if noisy is not None:
+        return PatchSampler(clean, arch, noises[0], noisy, augment)
+    samplers = [CameraCrops(clean, arch, n, augment=augment) if n.kind == "camera" else PatchSampler(clean, arch, n, None, augment)
+                for n in noises]
+    return samplers[0] if len(samplers) == 1 else MixedSampler(samplers)

@@ -1,0 +1,94 @@
+"""Training patches of camera noise, cut from whole noisy crops.
+
+Camera noise has spatial structure (it is demosaicked, sharpened and
+JPEG-compressed with the picture), so it cannot be drawn patch by patch as
+white noise is: each crop of a training image is run through
+:func:`denoise.camera.add_camera_noise` whole, and patches are cut from a
+pool of such crops, a few of which are replaced by fresh ones at every draw.
+One-channel models see the opponent planes of colour crops, as they do when
+denoising (:mod:`denoise.imaging`), and each patch's noise level is what the
+blind estimate reads on its crop, as it will read it on a whole image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..camera import add_camera_noise
+from ..estimate import estimate_sigma
+from ..imaging import to_opponent
+from ..model import Architecture
+from ..noise import Noise
+from ..patches import DIHEDRAL, dihedral
+
+__all__ = ["CameraCrops"]
+
+
+class CameraCrops:
+    """(noisy, sigma, clean) patch rows with camera noise at ``noise``'s levels.
+
+    ``pool`` crops of ``crop`` pixels a side are kept; each :meth:`sample`
+    replaces ``refresh`` of them, chosen at random."""
+
+    def __init__(self, clean, arch: Architecture, noise: Noise, *, augment: bool = True,
+                 crop: int = 96, pool: int = 128, refresh: int = 4):
+        if arch.channels != 1:
+            raise ValueError("camera-noise training is written for one-channel models (they denoise opponent planes)")
+        self.arch, self.noise, self.refresh = arch, noise, refresh
+        self.crop = max(crop, arch.in_patch)
+        self.images = [np.asarray(c if c.ndim == 3 else c[:, :, None], np.float32) for c in clean]
+        self.images = [im for im in self.images if min(im.shape[:2]) >= self.crop]
+        if not self.images:
+            raise ValueError(f"no training image is at least {self.crop}x{self.crop} pixels (a camera-noise crop)")
+        area = np.array([im.shape[0] * im.shape[1] for im in self.images], np.float64)
+        self.prob = area / area.sum()
+        self.transforms = len(DIHEDRAL) if augment else 1
+        s = self.crop
+        self.noisy = np.zeros((pool, 3, s, s), np.float32)
+        self.clean = np.zeros_like(self.noisy)
+        self.planes = np.zeros(pool, np.intp)
+        self.sigma = np.zeros(pool, np.float32)
+        self._filled = False
+
+    def _fill(self, slots, rng: np.random.Generator) -> None:
+        """Synthesise fresh crops into ``slots``."""
+        s = self.crop
+        for slot in slots:
+            im = self.images[rng.choice(len(self.images), p=self.prob)]
+            y = rng.integers(0, im.shape[0] - s + 1)
+            x = rng.integers(0, im.shape[1] - s + 1)
+            clean = im[y : y + s, x : x + s]
+            noisy = add_camera_noise(clean, rng, float(self.noise.draw_levels(1, rng)[0]))
+            self.sigma[slot] = estimate_sigma(noisy)
+            if clean.shape[2] == 3:
+                clean, noisy = to_opponent(clean), to_opponent(noisy)
+            planes = clean.shape[2]
+            self.planes[slot] = planes
+            self.clean[slot, :planes] = np.moveaxis(clean, 2, 0)
+            self.noisy[slot, :planes] = np.moveaxis(noisy, 2, 0)
+
+    def sample(self, n: int, rng: np.random.Generator):
+        """``(noisy_rows, sigma, clean_rows)``, as :meth:`PatchSampler.sample`."""
+        if not self._filled:  # the first draw fills the whole pool
+            self._fill(range(len(self.planes)), rng)
+            self._filled = True
+        else:
+            self._fill(rng.choice(len(self.planes), size=self.refresh, replace=False), rng)
+        arch = self.arch
+        p, k, q = arch.in_patch, arch.context, arch.patch
+        slot = rng.integers(0, len(self.planes), n)
+        plane = (rng.random(n) * self.planes[slot]).astype(np.intp)
+        y = rng.integers(0, self.crop - p + 1, n)
+        x = rng.integers(0, self.crop - p + 1, n)
+        t = rng.integers(0, self.transforms, n)
+        rows = (y[:, None] + np.arange(p))[:, :, None]
+        cols = (x[:, None] + np.arange(p))[:, None, :]
+        noisy = self.noisy[slot[:, None, None], plane[:, None, None], rows, cols][..., None]
+        clean = self.clean[slot[:, None, None], plane[:, None, None], rows, cols][..., None]
+        for tt in range(1, self.transforms):  # flips and turns, as the white-noise sampler's
+            sel = t == tt
+            if sel.any():
+                noisy[sel] = dihedral(noisy[sel], tt)
+                clean[sel] = dihedral(clean[sel], tt)
+        target = clean[:, k : k + q, k : k + q, :].reshape(n, -1)
+        return noisy.reshape(n, -1), self.sigma[slot].copy(), np.ascontiguousarray(target)

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+import denoise
+from denoise.noise import parse, parse_mixture
+from denoise.training.crops import CameraCrops
+from denoise.training.sampler import MixedSampler, PatchSampler, make_sampler
+
+from ..conftest import TINY, small_config
+
+
+def test_camera_patches_are_windows_of_noisy_and_clean_crops(training_photos):
+    kw = dict(crop=48, pool=6, refresh=2, augment=False)  # unturned, so that patches are windows as they lie
+    s = CameraCrops(training_photos, TINY, parse("camera:30-90"), **kw)
+    a = s.sample(200, np.random.default_rng(0))
+    b = CameraCrops(training_photos, TINY, parse("camera:30-90"), **kw).sample(200, np.random.default_rng(0))
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)  # seeded
+    noisy, sigma, clean = a
+    p, k, q = TINY.in_patch, TINY.context, TINY.patch
+    assert noisy.shape == (200, p * p) and clean.shape == (200, q * q) and sigma.shape == (200,)
+    assert np.all(np.isin(sigma, s.sigma)) and len(np.unique(sigma)) > 1  # each patch: its crop's estimate
+    # every clean target is the centre of a window of one of the pool's clean planes, and noisy differs from it
+    centre = noisy.reshape(-1, p, p)[:, k : k + q, k : k + q].reshape(-1, q * q)
+    assert np.abs(centre - clean).mean() > 0.005
+    windows = np.lib.stride_tricks.sliding_window_view(s.clean, (q, q), axis=(2, 3)).reshape(-1, q * q)
+    found = {tuple(np.round(w, 6)) for w in windows}
+    assert sum(tuple(np.round(c, 6)) in found for c in clean[:20]) == 20
+
+
+def test_a_crops_sigma_is_the_blind_estimate_of_it(training_photos):
+    s = CameraCrops(training_photos, TINY, parse("camera:60"), crop=64, pool=3, refresh=1)
+    s.sample(8, np.random.default_rng(1))
+    assert s.sigma.min() > 0 and s.sigma.max() < 0.2
+
+
+def test_a_mixture_shares_each_batch_among_its_noises(training_photos):
+    sampler = make_sampler(training_photos, TINY, parse_mixture("gaussian:10-40+camera:0-100"))
+    assert isinstance(sampler, MixedSampler)
+    assert [type(s) for s in sampler.samplers] == [PatchSampler, CameraCrops]
+    noisy, sigma, clean = sampler.sample(101, np.random.default_rng(2))
+    assert noisy.shape[0] == sigma.shape[0] == clean.shape[0] == 101
+    # the first 51 rows carry white noise at the drawn levels, 10 to 40 of 255
+    assert np.all((sigma[:51] >= 10 / 255) & (sigma[:51] <= 40 / 255))
+    with pytest.raises(ValueError, match="join noise specs with"):
+        parse_mixture("gaussian:25+")
+
+
+@pytest.mark.slow
+def test_training_on_camera_noise_lowers_its_validation_error(training_photos):
+    model = denoise.train(TINY, training_photos, small_config(noise="gaussian:0-50+camera:0-100", steps=240,
+                                                              epoch_steps=80, lr=3e-3))
+    hist = model.meta["history"]
+    assert model.meta["noise"] == "gaussian:0-50+camera:0-100"
+    assert hist[-1][2] > hist[0][2] + 1.0, hist
