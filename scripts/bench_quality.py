@@ -13,32 +13,34 @@ for evaluation, never used for training or tuning -- centre-cropped to
 set per sigma by a small grid search on two of our sample images
 (``sample_images/``), never on the evaluation photos.
 
+Sections (``--section NAME``, repeatable; default: both): ``gray`` and
+``colour``. Every section's table goes to ``docs/performance.md``
+(``--no-record``: print only).
+
 Needs the bench extras: ``pip install -e ".[bench]"``.
 
 Usage::
 
     python scripts/bench_quality.py                       # all methods, crop 256, contact sheet in docs/
     python scripts/bench_quality.py --crop 192 --skip bm3d --ensemble 1
+    python scripts/bench_quality.py --quick --section gray  # crop 128, no ensemble rows
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
+import benchkit as bk
 import numpy as np
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import denoise  # noqa: E402
-from denoise import io  # noqa: E402
-from denoise.metrics import psnr, ssim  # noqa: E402
-from denoise.pipeline import ENSEMBLES, to_float  # noqa: E402
+import denoise
+from denoise.imagefile import read_float
+from denoise.imaging import to_float
+from denoise.metrics import psnr, ssim
+from denoise.pipeline import ENSEMBLES
 
 GRAY = ["camera", "brick", "gravel"]
 COLOUR = ["astronaut", "coffee", "chelsea", "rocket", "motorcycle_left"]
@@ -109,65 +111,84 @@ def tune(fn, grid, sigma, colour: bool, crop: int):
     """The grid value with the best PSNR on a sample image (never an evaluation photo)."""
     if len(grid) == 1:
         return grid[0]
-    img = io.read_float(ROOT / "sample_images" / TUNE[colour])
+    img = read_float(bk.SAMPLES / TUNE[colour])
     img = img[:crop, :crop] if colour else img[:crop, :crop, 0]
     noisy = img + np.random.default_rng(99).normal(0, sigma, img.shape).astype(np.float32)
     return max(grid, key=lambda p: psnr(img, fn(noisy, sigma, p)))
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--crop", type=int, default=256)
+def add_arguments(ap):
+    ap.add_argument("--crop", type=int, help="centre crop of each photo, pixels (default: 256, 128 with --quick)")
     ap.add_argument("--models", default=",".join(denoise.list_models()))
     ap.add_argument("--skip", default="", help="comma-separated baselines to leave out")
-    ap.add_argument("--ensemble", type=int, default=8, choices=ENSEMBLES,
-                    help="also run each model with this self-ensemble, sigma known (1: no extra rows; default: %(default)s)")
+    ap.add_argument("--ensemble", type=int, choices=ENSEMBLES,
+                    help="also run each model with this self-ensemble, sigma known (1: no extra rows; default: 8, 1 with --quick)")
     ap.add_argument("--json", type=Path, help="write all numbers as JSON")
-    ap.add_argument("--sheet", type=Path, default=ROOT / "docs" / "contact_sheet.png")
-    args = ap.parse_args(argv)
+    ap.add_argument("--sheet", type=Path, default=bk.ROOT / "docs" / "contact_sheet.png")
+
+
+RESULTS: dict = {}  # mode -> method -> sigma -> numbers, over the sections run
+SHEET: list = []  # contact sheet rows, over the sections run
+
+
+def gray(args):
+    evaluate(args, colour=False)
+
+
+def colour(args):
+    evaluate(args, colour=True)
+
+
+def evaluate(args, colour: bool):
+    crop = args.crop or (128 if args.quick else 256)
+    ensemble = args.ensemble or (1 if args.quick else 8)
     skip = set(filter(None, args.skip.split(",")))
     models = {f"ours:{n}": denoise.load_model(n) for n in args.models.split(",") if n}
     for m in models.values():  # compile before timing
         denoise.denoise_image(m, np.zeros((32, 32), np.float32), 0.1)
-    results = {}
-    sheet_rows = []
-    for colour, names in ((False, GRAY), (True, COLOUR)):
-        mode = "colour" if colour else "gray"
-        images = {n: load_eval(n, args.crop) for n in names}
-        for level in SIGMAS:
-            s = level / 255
-            methods = {k: (lambda x, s, _p, m=m: denoise.denoise_image(m, x, s), None) for k, m in models.items()}
-            methods.update({f"{k}-blind": (lambda x, s, _p, m=m: denoise.denoise_image(m, x, None), None)
-                            for k, m in models.items() if m.arch.noise_input})
-            if args.ensemble > 1:
-                methods.update({f"{k} x{args.ensemble}": (
-                    lambda x, s, _p, m=m: denoise.denoise_image(m, x, s, ensemble=args.ensemble), None) for k, m in models.items()})
-            for k, (fn, grid) in BASELINES.items():
-                if k not in skip:
-                    methods[k] = (fn, tune(fn, grid, s, colour, args.crop))
-            for k, (fn, param) in methods.items():
-                ps, ss, secs, pix = [], [], 0.0, 0
-                for i, (name, clean) in enumerate(images.items()):
-                    noisy = clean + np.random.default_rng([level, i]).normal(0, s, clean.shape).astype(np.float32)
-                    t = time.perf_counter()
-                    out = np.asarray(fn(noisy, s, param), np.float32)
-                    secs += time.perf_counter() - t
-                    pix += clean.shape[0] * clean.shape[1]
-                    ps.append(psnr(clean, out))
-                    ss.append(ssim(clean, np.clip(out, 0, 1)))
-                    if level == 25 and i == 0 and (k in ("bm3d", "nlm-opencv") or k.startswith("ours:") and "blind" not in k and " x" not in k):
-                        sheet_rows.append((f"{mode} {name} {k}", clean, noisy, out))
-                results.setdefault(mode, {}).setdefault(k, {})[level] = {
-                    "psnr": float(np.mean(ps)), "ssim": float(np.mean(ss)), "mpix_s": pix / 1e6 / secs, "param": param}
-            noisy_ps = [psnr(c, c + np.random.default_rng([level, i]).normal(0, s, c.shape)) for i, c in enumerate(images.values())]
-            results[mode].setdefault("noisy input", {})[level] = {"psnr": float(np.mean(noisy_ps)), "ssim": float("nan"),
-                                                                   "mpix_s": float("nan"), "param": None}
-        print_table(mode, results[mode], images)
+    mode = "colour" if colour else "gray"
+    images = {n: load_eval(n, crop) for n in (COLOUR if colour else GRAY)}
+    results = RESULTS.setdefault(mode, {})
+    for level in SIGMAS:
+        s = level / 255
+        methods = {k: (lambda x, s, _p, m=m: denoise.denoise_image(m, x, s), None) for k, m in models.items()}
+        methods.update({f"{k}-blind": (lambda x, s, _p, m=m: denoise.denoise_image(m, x, None), None)
+                        for k, m in models.items() if m.arch.noise_input})
+        if ensemble > 1:
+            methods.update({f"{k} x{ensemble}": (
+                lambda x, s, _p, m=m: denoise.denoise_image(m, x, s, ensemble=ensemble), None) for k, m in models.items()})
+        for k, (fn, grid) in BASELINES.items():
+            if k not in skip:
+                methods[k] = (fn, tune(fn, grid, s, colour, crop))
+        for k, (fn, param) in methods.items():
+            ps, ss, secs, pix = [], [], 0.0, 0
+            for i, (name, clean) in enumerate(images.items()):
+                noisy = clean + np.random.default_rng([level, i]).normal(0, s, clean.shape).astype(np.float32)
+                t = time.perf_counter()
+                out = np.asarray(fn(noisy, s, param), np.float32)
+                secs += time.perf_counter() - t
+                pix += clean.shape[0] * clean.shape[1]
+                ps.append(psnr(clean, out))
+                ss.append(ssim(clean, np.clip(out, 0, 1)))
+                if level == 25 and i == 0 and (k in ("bm3d", "nlm-opencv") or k.startswith("ours:") and "blind" not in k and " x" not in k):
+                    SHEET.append((f"{mode} {name} {k}", clean, noisy, out))
+            results.setdefault(k, {})[level] = {
+                "psnr": float(np.mean(ps)), "ssim": float(np.mean(ss)), "mpix_s": pix / 1e6 / secs, "param": param}
+        noisy_ps = [psnr(c, c + np.random.default_rng([level, i]).normal(0, s, c.shape)) for i, c in enumerate(images.values())]
+        results.setdefault("noisy input", {})[level] = {"psnr": float(np.mean(noisy_ps)), "ssim": float("nan"),
+                                                         "mpix_s": float("nan"), "param": None}
+    print_table(mode, results, images)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
-    if sheet_rows:
-        contact_sheet(sheet_rows, args.sheet)
-        print(f"\ncontact sheet: {args.sheet}")
+        args.json.write_text(json.dumps(RESULTS, indent=1))
+    if SHEET:
+        contact_sheet(SHEET, args.sheet)
+        print(f"\ncontact sheet: {shown(args.sheet)}")
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the repository where it lies inside it."""
+    path = path.resolve()
+    return str(path.relative_to(bk.ROOT)) if path.is_relative_to(bk.ROOT) else str(path)
 
 
 def print_table(mode, res, images):
@@ -203,5 +224,7 @@ def contact_sheet(rows, path: Path, zoom=96):
     sheet.save(path)
 
 
+SECTIONS = {"gray": gray, "colour": colour}
+
 if __name__ == "__main__":
-    main()
+    bk.main(__doc__, SECTIONS, add_arguments=add_arguments, namespace=globals())

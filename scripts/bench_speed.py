@@ -1,135 +1,128 @@
 #!/usr/bin/env python3
-"""Speed benchmark: everything measured in one run, as ratios to this
-machine's float32 GEMM rate.
+"""Speed of one process: the model per backend, one file end to end, training's
+sampler, and every hand-written kernel against the library code it replaces.
+Each figure is compared with another measured in the same run, never with a
+figure from another run.
 
-Prints: numpy GEMM peak; the model's forward GFLOP/s and ratio per backend;
-training GFLOP/s and ratio, for the step alone and for the training loop
-with its patch sampler; end-to-end Mpix/s of one photo with the time split by
-stage and the forward pass's rate as it runs there; 1-vs-N worker scaling on
-a folder, with each worker's forward rate against its own 1-thread GEMM; the
-size-scaling exponent (1, 4, 16, 64 MP) with peak memory per worker; and
-OpenCV fastNlMeans and BM3D Mpix/s on the same photo (if installed:
-``pip install -e ".[bench]"``).
+Sections (``--section NAME``, repeatable; default: all):
 
-Rates are sustained (calls back to back, as in a run) unless a line says
-otherwise; see :func:`interleaved_ratios`.
+backends   the forward pass (batch 4096) and the training step (batch 256, 512,
+           1024), alone and with the patch sampler as the training loop runs
+           it, per PyTensor backend (numba, c, jax), as GFLOP/s and as a share
+           of numpy's float32 GEMM rate timed in the same rounds; each backend
+           in its own process; the Numba forward pass also on one thread, as
+           in a Dask worker, against a one-thread GEMM.
+stages     one file as a worker of ``denoise run`` processes it (decode,
+           denoise with the noise level estimated, encode PNG; one process,
+           one thread, the workers' malloc settings), gray and RGB: seconds per
+           stage (``denoise.stages``), the forward pass's rate against a
+           one-thread GEMM timed beside it, and the overlap-add kernel against
+           the numpy formulation on that file's patches.
+sampler    training's draws per batch: ``denoise.noise.standard_normal`` (a
+           table lookup) against numpy's ``rng.standard_normal(dtype=float32)``,
+           its lookup kernel against numpy indexing, and the sampler's gather
+           against numpy fancy indexing.
+kernels    each hand-written Numba kernel and the PNG writer against a plain
+           library equivalent written here, on a real run's workload (2 MP
+           gray and RGB photos with the shipped ``fast`` and ``default``
+           models; training batches), the time saved as a share of the
+           end-to-end figure it belongs to, measured in the same rounds: a
+           file's time in a folder run (pipeline kernels) or one training
+           iteration, sample + step (sampler kernels). A kernel keeps its
+           place at 5 % or more.
+baselines  OpenCV fastNlMeans and BM3D Mpix/s on the same photo as ours, if
+           installed (``pip install -e ".[bench]"``).
+
+Every section's output goes to ``docs/performance.md`` (``--no-record``: print
+only). Folder runs on Dask: ``scripts/bench_folder.py``.
 
 Usage::
 
-    python scripts/bench_speed.py                 # everything (6-10 minutes on 2 cores)
-    python scripts/bench_speed.py --quick         # smaller sizes, no 64 MP, one folder round
-    python scripts/bench_speed.py --model default --backends numba,c,jax
+    python scripts/bench_speed.py                            # everything, full sizes
+    python scripts/bench_speed.py --quick --section kernels  # a few minutes
+    python scripts/bench_speed.py --section backends --model fast --backends numba,jax
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
+import functools
 import os
-import subprocess
-import sys
-import tempfile
-import time
-from contextlib import contextmanager
-from io import BytesIO
-from pathlib import Path
+import zlib
 
+import benchkit as bk
 import numpy as np
-from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import denoise
+from denoise import noise
+from denoise import patches as P
+from denoise.estimate import _abs_haar_counts
+from denoise.folders import Settings
+from denoise.folders.tasks import denoise_bytes
+from denoise.imagefile import list_images, read_float, read_image
+from denoise.imaging import OPPONENT, as_hwc, from_opponent, to_float, to_opponent
+from denoise.memory import keep_freed_memory
+from denoise.model import Autoencoder
+from denoise.pipeline import DEFAULT_BATCH
+from denoise.png import encode_png
+from denoise.stages import collect
+from denoise.training import PatchSampler, TrainConfig, compile_step
+from denoise.training.sampler import _gather
 
-import denoise  # noqa: E402
-from denoise import distributed, io  # noqa: E402
-from denoise import patches as P  # noqa: E402
-from denoise.distributed import connect, denoise_folder  # noqa: E402
-from denoise.memory import keep_freed_memory, peak_rss_mb  # noqa: E402
-from denoise.model import Autoencoder  # noqa: E402
-from denoise.noise import parse  # noqa: E402
-from denoise.train import PatchSampler, TrainConfig, compile_step  # noqa: E402
-
-PHOTO = ROOT / "sample_images" / "honey_bee.jpg"
-
-
-def once(fn) -> float:
-    """Seconds one call of ``fn`` takes."""
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def median_time(fn, repeats=5):
-    fn()
-    return float(np.median([once(fn) for _ in range(repeats)]))
+#: Batch sizes of the shipped models' last training stage (the recipes in scripts/train_models.py).
+TRAIN_BATCH = {"fast": 512, "default": 1024}
+#: The order stages are printed in (denoise.pipeline, denoise.folders.tasks).
+STAGES = ("decode", "estimate", "colour transform", "pad", "extract", "forward", "overlap-add", "crop", "denoise", "encode")
+STAGE_LABELS = {"denoise": "rest of denoise_image (convert, checks)"}
+KEEP = 0.05  # a kernel stays if it saves at least this share of its end-to-end figure
 
 
-def gemm_peak(n=4096) -> float:
-    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    b = np.random.default_rng(1).random((n, n), dtype=np.float32)
-    return 2 * n**3 / median_time(lambda: a @ b) / 1e9
+def add_arguments(ap):
+    ap.add_argument("--model", default="default", help="model for backends, stages, sampler, baselines (default: %(default)s)")
+    ap.add_argument("--backends", default="numba,c,jax")
 
 
-def interleaved_ratios(fns, rounds=7, n=4096, seconds=0.5) -> list[dict]:
-    """Rates of each ``(fn, flops)`` in ``fns`` against numpy's GEMM, timed in turn
-    within each round, then the GEMM, so that all see the same machine load;
-    medians over rounds of GFLOP/s and of per-round ratios.
-
-    Each ``fn`` is timed two ways each round: as one call after a pause, and
-    sustained, called back to back for ``seconds``, as the pipeline calls
-    the forward pass and the training loop its step. A lone call pays for
-    waking BLAS threads and refilling caches, which a run of calls pays
-    once (on this machine the 9 ms forward call of the ``fast`` model took
-    1.8 ms more after a 50 ms pause). The pauses let each BLAS library's
-    threads stop spinning (numpy's and scipy's OpenBLAS, which Numba calls,
-    are separate pools). A ``fn`` with a ``finish`` attribute leaves work in
-    flight (see :func:`pipelined`): ``fn.finish()`` waits for it inside each timing.
-    Returns per ``fn`` ``dict(gemm=, sustained=, sustained_ratio=, sustained_spread=, single=,
-    single_ratio=, rounds=)``: ``sustained_spread`` the (lowest, highest) per-round sustained
-    ratio (on a shared machine the rounds of one row differed up to 4x, which the median
-    alone hides), ``rounds`` the sustained GFLOP/s of each round, to compare two ``fn`` round by round."""
-    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    b = np.random.default_rng(1).random((n, n), dtype=np.float32)
-    for fn, _ in fns:
-        fn(), getattr(fn, "finish", lambda: None)()
-    a @ b
-    rows = []  # per round: the GEMM's rate, then each fn's sustained and single rates
-    for _ in range(rounds):
-        row = []
-        for fn, flops in fns:
-            finish = getattr(fn, "finish", lambda: None)
-            time.sleep(0.5)
-            t = time.perf_counter()
-            fn()
-            finish()
-            single = flops / (time.perf_counter() - t) / 1e9
-            time.sleep(0.5)
-            calls, t = 0, time.perf_counter()
-            while calls == 0 or time.perf_counter() - t < seconds:
-                fn()
-                calls += 1
-            finish()
-            row += [calls * flops / (time.perf_counter() - t) / 1e9, single]
-        time.sleep(0.5)
-        t = time.perf_counter()
-        a @ b
-        rows.append([2 * n**3 / (time.perf_counter() - t) / 1e9, *row])
-    rows = np.array(rows)
-    gemm = rows[:, 0]
-    out = []
-    for k in range(len(fns)):
-        sustained, single = rows[:, 1 + 2 * k], rows[:, 2 + 2 * k]
-        out.append(dict(gemm=float(np.median(gemm)), sustained=float(np.median(sustained)),
-                        sustained_ratio=float(np.median(sustained / gemm)),
-                        sustained_spread=(float(np.min(sustained / gemm)), float(np.max(sustained / gemm))),
-                        single=float(np.median(single)), single_ratio=float(np.median(single / gemm)), rounds=sustained))
-    return out
+# ---- backends
 
 
-def ratio_line(label: str, r: dict) -> str:
-    low, high = r["sustained_spread"]
-    return (f"  {label:24s} {r['sustained']:7.1f} GFLOP/s  (GEMM {r['gemm']:6.1f})  {r['sustained_ratio']:6.1%} of GEMM"
-            f" (rounds {low:.0%}-{high:.0%});  one call after a pause {r['single']:6.1f} GFLOP/s, {r['single_ratio']:6.1%}")
+def backends(args):
+    model = denoise.load_model(args.model)
+    a = model.arch
+    print(f"model {args.model}: patch {a.patch}+2x{a.context} context, hidden {list(a.hidden)}, stride {model.stride}, "
+          f"{a.flops_per_patch() / 1e6:.2f} MFLOP/patch, {a.flops_per_pixel(model.stride) / 1e3:.0f} kFLOP/pixel/plane; "
+          f"training {a.training_flops_per_patch() / 1e6:.2f} MFLOP/patch (the step's matrix products)")
+    print(f"numpy float32 GEMM (4096^3): {bk.gemm_peak():.1f} GFLOP/s  ({os.cpu_count()} cores)")
+    print("each row timed in turn with the GEMM: sustained (calls back to back for 0.5 s) and one call after a pause;")
+    print("medians of per-round ratios, the lowest and highest sustained round in brackets. Each backend in its own process")
+    print("(JAX's thread pool would slow what runs after it), training with the malloc settings `denoise train` applies")
+    for be in args.backends.split(","):
+        bk.in_child(__file__, "backend_rates", model=args.model, backend=be, quick=args.quick)
+    print("on 1 thread, as in each Dask worker (numpy's GEMM also on 1 thread):")
+    bk.in_child(__file__, "backend_rates", env=bk.WORKER_ENV, model=args.model, backend="numba", quick=args.quick, forward_only=True)
+
+
+def backend_rates(model: str, backend: str, quick: bool, forward_only: bool = False):
+    """Child process: print the forward and training rows of one backend."""
+    model = denoise.load_model(model)
+    a = model.arch
+    rounds = 3 if quick else 7
+    [r] = bk.interleaved_ratios([(forward_fn(model, backend, 4096), a.flops_per_patch() * 4096)], rounds=rounds)
+    print(bk.ratio_line(f"{backend} forward", r), flush=True)
+    if forward_only:
+        return
+    keep_freed_memory()  # as `denoise train` and scripts/train_models.py do
+    sampler = sample_photos_sampler(model)
+    for batch in (512,) if quick else (256, 512, 1024):
+        flops = a.training_flops_per_patch() * batch
+        fns = [(training_fn(model, batch, backend), flops)]
+        if batch >= 512:
+            fns.append((training_fn(model, batch, backend, sampler), flops))
+        step, *loop = bk.interleaved_ratios(fns, rounds=rounds + 2)
+        print(bk.ratio_line(f"{backend} training step b{batch}", step), flush=True)
+        if loop:
+            print(bk.ratio_line(f"{backend} sample+step b{batch}", loop[0])
+                  + f";  time per step {np.median(step['rounds'] / loop[0]['rounds']):.2f}x the step's alone (median of rounds)",
+                  flush=True)
+    return
 
 
 def forward_fn(model, backend, batch):
@@ -139,337 +132,420 @@ def forward_fn(model, backend, batch):
 
 
 def training_fn(model, batch=256, backend="numba", sampler=None):
-    """One training step on fixed rows, or with ``sampler`` one iteration of
-    the training loop as train() runs it: draw a batch of patches, start its step, read the
-    previous step's loss (see :func:`pipelined`)."""
+    """One training step on fixed rows, or with ``sampler`` one iteration of the training
+    loop as train() runs it: draw a batch of patches, start its step, read the previous
+    step's loss (see :func:`benchkit.pipelined`)."""
     ae = Autoencoder(model.arch, weights=model.get_weights(), backend=backend)
     step, _, _ = compile_step(ae, TrainConfig(steps=1, batch_size=batch, backend=backend))
     rng = np.random.default_rng(0)
+    if sampler is not None:
+        return bk.pipelined(lambda: step(*sampler.sample(batch, rng)))
     x = rng.random((batch, model.arch.in_size - model.arch.noise_input), dtype=np.float32)
     y = rng.random((batch, model.arch.out_size), dtype=np.float32)
     s = np.full(batch, 0.1, np.float32)
-    if sampler is not None:
-        return pipelined(lambda: step(*_noisy_sigma_clean(sampler.sample(batch, rng))))
     return lambda: float(step(x, s, y))  # float(): JAX returns before computing unless its result is read
 
 
-def pipelined(dispatch):
-    """``dispatch()`` (draw a batch, start its step) called as train() runs its loop, with one step in
-    flight: each call then reads the previous step's loss (JAX returns before its step is done, so the
-    next batch is drawn meanwhile). ``.finish()`` reads the last one's."""
-    pending = []
-
-    def call():
-        pending.append(dispatch())
-        if len(pending) > 1:
-            float(pending.pop(0))
-
-    def finish():
-        while pending:
-            float(pending.pop(0))
-
-    call.finish = finish
-    return call
+def sample_photos_sampler(model):
+    """A patch sampler over the sample photos, with the model's noise range."""
+    photos = [read_float(p) for p in list_images(bk.SAMPLES)]
+    return PatchSampler(photos, model.arch, noise.parse(model.meta.get("noise", "gaussian:0-55")))
 
 
-def _noisy_sigma_clean(batch):
-    noisy, clean, sigma = batch
-    return noisy, sigma, clean
+# ---- one file, as a folder run's worker does it
 
 
-def loop_sampler(model):
-    """A patch sampler over the sample photos, with the shipped models' noise range."""
-    photos = [io.read_float(p) for p in io.list_images(ROOT / "sample_images")]
-    return PatchSampler(photos, model.arch, parse("gaussian:0-55"))
+def file_runs(models: list, megapixels: float, rounds: int, pairs: list | None = None, gemm: bool = False) -> dict:
+    """Child process (set up as a worker: :data:`benchkit.WORKER_ENV`): for each model, a
+    gray and an RGB photo, ``rounds`` rounds of the file task (``denoise_bytes``, stages
+    collected) and of the pipeline kernels named in ``pairs`` (None: all) and their library
+    equivalents on that file's workload (:func:`pipeline_pairs`); with ``gemm``, a 1-thread GEMM
+    after each file."""
+    results = {}
+    for name in models:
+        sha, data = bk.model_file(name)
+        bk.warm_up(sha, data)
+        model = denoise.load_model(name)
+        for gray in (True, False):
+            image = bk.noisy_photo(megapixels, gray=gray)
+            png = bk.pillow_png(image, compress_level=1)
+            settings = Settings()  # blind, PNG, as `denoise run` by default
+            task = functools.partial(denoise_bytes, sha, data, "photo.png", png, ".png", settings)
+            ok, value = task()
+            if not ok:
+                raise RuntimeError(value[0])
+            out = read_image("out.png", value[0])[0]
+            fns = {"file": task}
+            work = pipeline_pairs(model, read_image("photo.png", png)[0], out)
+            work = {k: v for k, v in work.items() if pairs is None or k in pairs}
+            for pair, (ours, library) in work.items():
+                fns[f"{pair}/ours"], fns[f"{pair}/library"] = ours, library
+            times = {k: [] for k in fns}
+            stage_rounds, gemms = [], []
+            for r in range(rounds + 1):  # round 0: untimed, a warm-up for every function
+                for key, fn in fns.items():
+                    if key == "file":
+                        with collect() as st:
+                            t = bk.once(fn)
+                        if r:
+                            stage_rounds.append(st.as_dict())
+                            gemms.append(bk.gemm_peak(2048) if gemm else 0.0)
+                    else:
+                        t = bk.once(fn)
+                    if r:
+                        times[key].append(t)
+            results[f"{name}/{'gray' if gray else 'RGB'}"] = dict(
+                megapixels=image.shape[0] * image.shape[1] / 1e6, times=times, stages=stage_rounds, gemm=gemms,
+                flops_per_patch=model.arch.flops_per_patch(), checks={k: check_pair(*v) for k, v in work.items()})
+    return results
 
 
-STAGES = ("decode", "extract", "forward", "overlap-add", "encode")
+def planes_of(image: np.ndarray) -> list[np.ndarray]:
+    """The float32 (H, W, 1) planes that denoise_planes works through for a decoded photo
+    (opponent planes for RGB, as denoise_image makes them for one-channel models)."""
+    x = as_hwc(to_float(image))
+    if x.shape[2] == 3:
+        x = to_opponent(x)
+    return [np.ascontiguousarray(x[:, :, k : k + 1]) for k in range(x.shape[2])]
 
 
-@contextmanager
-def stage_timers():
-    """Sum the seconds spent in each stage of denoising in this process, by
-    wrapping the functions the pipeline and the folder tasks call (on their
-    modules and class, so every model object and task is counted).
-    ``denoise_image`` is its whole time inside folder tasks, extract, forward
-    and overlap-add included. ``first`` and ``last`` are the wall-clock times
-    (``time.time()``) at which the first decode or denoise began and the last
-    denoise or encode ended."""
-    totals = dict.fromkeys((*STAGES, "denoise_image", "forward FLOPs", "last"), 0.0)
-    totals["first"] = float("inf")
-    targets = [(io, "read_image", "decode"), (P, "extract_padded", "extract"), (Autoencoder, "reconstruct", "forward"),
-               (P, "overlap_add", "overlap-add"), (io, "encode_image", "encode"),
-               (distributed, "denoise_image", "denoise_image")]
-    originals = [getattr(obj, attr) for obj, attr, _ in targets]
-
-    def timed(name, fn):
-        def wrapper(*a, **k):
-            t, wall = time.perf_counter(), time.time()
-            try:
-                return fn(*a, **k)
-            finally:
-                totals[name] += time.perf_counter() - t
-                if name in ("decode", "denoise_image", "encode"):
-                    totals["first"], totals["last"] = min(totals["first"], wall), max(totals["last"], time.time())
-                if name == "forward":  # Autoencoder.reconstruct(self, rows, sigma)
-                    totals["forward FLOPs"] += a[0].arch.flops_per_patch() * len(a[1])
-
-        return wrapper
-
-    for (obj, attr, name), fn in zip(targets, originals):
-        setattr(obj, attr, timed(name, fn))
-    try:
-        yield totals
-    finally:
-        for (obj, attr, _), fn in zip(targets, originals):
-            setattr(obj, attr, fn)
+def bands_of(model, plane):
+    """``(grid, [(first grid row, patches)])``: the bands denoise_planes adds into a plane's
+    accumulator, each patch the centre of its input window (realistic values; the forward
+    pass is not run)."""
+    a = model.arch
+    g = P.grid(plane.shape, a.patch, model.stride)
+    padded = P.pad(plane, g, a.context)
+    per_band = max(1, DEFAULT_BATCH // g.count[1])
+    full, k, p = a.in_patch, a.context, a.patch
+    bands = []
+    for r0 in range(0, g.count[0], per_band):
+        rows = P.extract_padded(padded, g, a.context, slice(r0, min(r0 + per_band, g.count[0])))
+        centre = rows.reshape(len(rows), full, full, 1)[:, k : k + p, k : k + p]
+        bands.append((r0, np.ascontiguousarray(centre).reshape(len(rows), -1)))
+    return g, bands
 
 
-def _start_worker_timers(dask_worker):
-    timers = stage_timers()
-    dask_worker.bench_stage_timers = (timers, timers.__enter__())
+def numpy_overlap_add(acc, patches, g, first_row, weights):
+    """:func:`denoise.patches.overlap_add` as numpy operations: one strided add per pixel of a patch."""
+    p, s, c = g.size, g.stride, acc.shape[2]
+    nx = g.count[1]
+    ny = len(patches) // nx
+    blocks = patches.reshape(ny, nx, p, p, c)
+    y0 = first_row * s
+    for dy in range(p):
+        for dx in range(p):
+            acc[y0 + dy : y0 + dy + (ny - 1) * s + 1 : s, dx : dx + (nx - 1) * s + 1 : s] += blocks[:, :, dy, dx] * weights[dy, dx]
 
 
-def _stop_worker_timers(dask_worker):
-    timers, totals = dask_worker.bench_stage_timers
-    timers.__exit__(None, None, None)
-    return dict(totals)
+def numpy_crop(acc, shape, g, kind):
+    """:func:`denoise.patches.crop` as numpy: the accumulator's image region over the weight sum."""
+    y0, x0 = -g.start[0], -g.start[1]
+    return acc[y0 : y0 + shape[0], x0 : x0 + shape[1]] / P.weight_sum(shape, g, kind)[:, :, None]
 
 
-def warm_up(model):
-    """Compile what a blind gray and a blind colour photo use (the noise estimate's kernel included),
-    and the PNG writer's."""
-    for shape in ((64, 64), (64, 64, 3)):
-        image = np.zeros(shape, np.uint8)
-        image.flags.writeable = False  # as decoded files come (Numba compiles read-only arrays apart)
-        io.encode_image(denoise.denoise_image(model, image), ".png")
+def numpy_to_opponent(rgb):
+    """:func:`denoise.imaging.to_opponent` as one BLAS product (inner size 3), planar as the original's."""
+    h, w = rgb.shape[:2]
+    return np.moveaxis((OPPONENT @ rgb.reshape(-1, 3).T).reshape(3, h, w), 0, 2)
 
 
-def end_to_end(model, path: Path):
-    data = path.read_bytes()
-    warm_up(model)  # compile outside the timing
-    with stage_timers() as st:
-        t0 = time.perf_counter()
-        image, info = io.read_image(path, data)
-        out = denoise.denoise_image(model, image)  # blind: the noise level estimated, as `denoise run` does
-        io.encode_image(out, ".png", info)
-        total = time.perf_counter() - t0
-    stages = {k: st[k] for k in STAGES}
-    stages["other (noise estimate, colour, pad, crop, convert)"] = total - sum(stages.values())
-    forward_rate = st["forward FLOPs"] / st["forward"] / 1e9
+def numpy_from_opponent(planes):
+    """:func:`denoise.imaging.from_opponent` as one BLAS product, for planar opponent planes."""
+    h, w = planes.shape[:2]
+    return (np.moveaxis(planes, 2, 0).reshape(3, -1).T @ OPPONENT).reshape(h, w, 3)
+
+
+def numpy_abs_haar_counts(channel, bins):
+    """The noise estimate's histogram of |a - b - c + d| over 2x2 blocks, as numpy (np.bincount)."""
+    h, w = channel.shape[0] // 2 * 2, channel.shape[1] // 2 * 2
+    a = channel[0:h:2, 0:w:2].astype(np.int32)
+    s = a - channel[0:h:2, 1:w:2] - channel[1:h:2, 0:w:2] + channel[1:h:2, 1:w:2]
+    return np.bincount(np.abs(s).ravel(), minlength=bins)
+
+
+def pipeline_pairs(model, image: np.ndarray, out: np.ndarray) -> dict:
+    """name -> (our kernel's call, the library equivalent's call) on the workload of one file:
+    the decoded photo ``image`` and its denoised result ``out``, as a folder run's task has them."""
+    window = model.meta.get("window", "flat")
+    planes = planes_of(image)
+    grids = [bands_of(model, x) for x in planes]
+    win = P.window(model.arch.patch, window)
+
+    def add_all(add):
+        def run():
+            accs = []
+            for x, (g, bands) in zip(planes, grids):
+                acc = P.accumulator(x.shape, g)
+                for r0, patches in bands:
+                    add(acc, patches, g, r0, win)
+                accs.append(acc)
+            return accs
+        return run
+
+    accs = add_all(P.overlap_add)()
+    top = np.iinfo(image.dtype).max
+    channels = [as_hwc(image)[:, :, k] for k in range(as_hwc(image).shape[2])]
+    pairs = {
+        "overlap-add": (add_all(P.overlap_add), add_all(numpy_overlap_add)),
+        "crop": (lambda: [P.crop(acc, x.shape, g, window) for acc, x, (g, _) in zip(accs, planes, grids)],
+                 lambda: [numpy_crop(acc, x.shape, g, window) for acc, x, (g, _) in zip(accs, planes, grids)]),
+        "noise estimate": (lambda: [_abs_haar_counts(ch, 2 * top + 1) for ch in channels],
+                           lambda: [numpy_abs_haar_counts(ch, 2 * top + 1) for ch in channels]),
+    }
+    if image.ndim == 3:
+        rgb = to_float(image)
+        opp = to_opponent(rgb)
+        pairs["colour transform"] = (lambda: (to_opponent(rgb), from_opponent(opp)),
+                                     lambda: (numpy_to_opponent(rgb), numpy_from_opponent(opp)))
+    pairs["PNG writer vs Pillow level 1"] = (lambda: encode_png(out), lambda: bk.pillow_png(out, compress_level=1))
+    pairs["PNG writer vs Pillow level 1, RLE"] = (lambda: encode_png(out),
+                                                  lambda: bk.pillow_png(out, compress_level=1, compress_type=zlib.Z_RLE))
+    pairs["PNG writer vs Pillow default"] = (lambda: encode_png(out), lambda: bk.pillow_png(out))
+    return pairs
+
+
+def check_pair(ours, library) -> str:
+    """How the two results compare: equal, the largest difference, or (PNG) the files' sizes."""
+    a, b = ours(), library()
+    if isinstance(a, bytes):
+        return f"{len(a) / 1e6:.2f} MB against {len(b) / 1e6:.2f} MB"
+    a = a if isinstance(a, (list, tuple)) else [a]
+    b = b if isinstance(b, (list, tuple)) else [b]
+    diff = max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)))) for x, y in zip(a, b))
+    return "same values" if diff == 0 else f"differ by up to {diff:.1e}"
+
+
+def stage_split(res: dict) -> tuple[float, dict]:
+    """(median file seconds, {stage: median seconds}) of one photo's rounds; "other" is the task's time outside any stage."""
+    total = float(np.median(res["times"]["file"]))
+    split = {k: float(np.median([st["seconds"].get(k, 0.0) for st in res["stages"]])) for k in STAGES}
+    split["other"] = float(np.median([t - sum(st["seconds"].values()) for t, st in zip(res["times"]["file"], res["stages"])]))
+    return total, {k: v for k, v in split.items() if v > 0 or k in ("decode", "forward", "encode")}
+
+
+def stages(args):
+    mp, rounds = (2.0, 3) if args.quick else (4.0, 5)
+    print(f"one {mp:g} MP file as a worker of `denoise run` processes it (decode, denoise blind, encode PNG): one process,")
+    print(f"one thread, the workers' malloc settings; model {args.model}; medians of {rounds} rounds")
+    res = bk.in_child(__file__, "file_runs", env=bk.WORKER_ENV, models=[args.model], megapixels=mp, rounds=rounds,
+                      pairs=["overlap-add"], gemm=True)
+    if res is None:
+        return
+    for key, r in res.items():
+        total, split = stage_split(r)
+        fwd = [st["work"]["forward"] * r["flops_per_patch"] / st["seconds"]["forward"] / 1e9 for st in r["stages"]]
+        ratio = np.median(np.array(fwd) / np.array(r["gemm"]))
+        print(f"  {key.split('/')[1]} {r['megapixels']:.1f} MP: {total:.2f} s, {r['megapixels'] / total:.3f} Mpix/s; forward pass at "
+              f"{np.median(fwd):.1f} GFLOP/s, {ratio:.0%} of a 1-thread GEMM timed after each file ({np.median(r['gemm']):.1f} GFLOP/s)")
+        for k, v in split.items():
+            print(f"    {STAGE_LABELS.get(k, k):40s} {v:7.3f} s  {v / total:6.1%}")
+        ours, lib = np.array(r["times"]["overlap-add/ours"]), np.array(r["times"]["overlap-add/library"])
+        print(f"    overlap-add: our kernel {np.median(ours) * 1e3:.0f} ms, the numpy formulation (one strided add per pixel of a patch) "
+              f"{np.median(lib) * 1e3:.0f} ms: {np.median(lib / ours):.1f}x the kernel's time ({r['checks']['overlap-add']})")
+    return
+
+
+# ---- training's draws
+
+
+def sampler_pairs(sampler: PatchSampler, batch: int, seed: int = 0) -> dict:
+    """name -> (our kernel's call, the library equivalent's call) on one training batch of ``sampler``."""
+    rng = np.random.default_rng(seed)
+    a = sampler.arch
+    shape = (batch, a.in_patch, a.in_patch, a.channels)
+    table = noise._normal_quantiles()
+    indices = rng.bit_generator.random_raw((np.prod(shape) + 3) // 4).view(np.uint16)[: np.prod(shape)]
+    src, first, tables, which, t = gather_inputs(sampler, batch, np.random.default_rng(seed))
+    out = np.empty((batch, a.in_patch * a.in_patch * a.channels), np.float32)
+    return {
+        "standard_normal": (lambda: noise.standard_normal(rng, shape), lambda: rng.standard_normal(shape, dtype=np.float32)),
+        "its table lookup (_lookup)": (lambda: noise._lookup(table, indices), lambda: table[indices]),
+        "sampler gather": (lambda: (_gather(src, first, tables, which, t, out), out)[1],
+                           lambda: src[first[:, None] + tables[which, t]]),
+    }
+
+
+def gather_inputs(sampler: PatchSampler, n: int, rng):
+    """The arguments PatchSampler.sample passes its gather kernel for a batch of ``n`` (its own index
+    arithmetic, repeated here; :func:`check_gather_inputs` holds it to the sampler's output)."""
+    a = sampler.arch
+    p = a.in_patch
+    which = np.sort(rng.choice(len(sampler.usable), size=n, p=sampler.prob))
+    u = rng.random((n, 3))
+    t = rng.integers(0, sampler.transforms, n)
+    h, wd, nc = sampler._shapes[which].T
+    y = (u[:, 0] * (h - p + 1)).astype(np.intp)
+    x = (u[:, 1] * (wd - p + 1)).astype(np.intp)
+    plane = (u[:, 2] * nc).astype(np.intp) if a.channels == 1 else 0
+    first = sampler._base[which] + ((plane * h + y) * wd + x) * a.channels
+    return sampler._buffer, first, sampler._tables, sampler._table[which], t
+
+
+def check_gather_inputs(sampler: PatchSampler, n: int = 64) -> None:
+    a = sampler.arch
+    src, first, tables, which, t = gather_inputs(sampler, n, np.random.default_rng(7))
+    clean = src[first[:, None] + tables[which, t]].reshape(n, a.in_patch, a.in_patch, a.channels)
+    k, q = a.context, a.patch
+    _, _, target = sampler.sample(n, np.random.default_rng(7))
+    if not np.array_equal(clean[:, k : k + q, k : k + q].reshape(n, -1), target):
+        raise RuntimeError("gather_inputs no longer repeats PatchSampler.sample's index arithmetic: update it")
+
+
+def training_runs(models: list, rounds: int, batches: dict | None = None) -> dict:
+    """Child process (with the malloc settings `denoise train` applies): per model, ``rounds``
+    rounds of one training iteration (sample + step, batch :data:`TRAIN_BATCH`) and of each sampler
+    kernel and its library equivalent on that batch."""
+    keep_freed_memory()
+    results = {}
+    for name in models:
+        model = denoise.load_model(name)
+        batch = (batches or TRAIN_BATCH)[name]
+        sampler = sample_photos_sampler(model)
+        check_gather_inputs(sampler)
+        ae = Autoencoder(model.arch, weights=model.get_weights())
+        step, _, _ = compile_step(ae, TrainConfig(steps=1, batch_size=batch))
+        fns = {"iteration": functools.partial(iteration, step, sampler, batch, np.random.default_rng(1))}
+        work = sampler_pairs(sampler, batch)
+        for pair, (ours, library) in work.items():
+            fns[f"{pair}/ours"], fns[f"{pair}/library"] = ours, library
+        times = bk.alternating(fns, rounds)
+        results[f"{name}/b{batch}"] = dict(times={k: v.tolist() for k, v in times.items()},
+                                            checks={k: check_pair(*v) for k, v in work.items() if k != "standard_normal"})
+        results[f"{name}/b{batch}"]["checks"]["standard_normal"] = "other draws, same distribution"
+    return results
+
+
+def iteration(step, sampler, batch, rng) -> float:
+    """One training iteration as train() runs it on Numba: draw a batch, step, read the loss."""
+    return float(step(*sampler.sample(batch, rng)))
+
+
+def sampler(args):
+    rounds = 15 if args.quick else 41
+    batches = (512,) if args.quick else (256, 512, 1024)
+    print(f"training's draws for model {args.model}, per batch (patches from the sample photos); one process with the malloc")
+    print(f"settings `denoise train` applies; medians of {rounds} alternating rounds, and of per-round ratios")
+    for batch in batches:
+        res = bk.in_child(__file__, "training_runs", models=[args.model], rounds=rounds, batches={args.model: batch})
+        if res is None:
+            return
+        [r] = res.values()
+        t = {k: np.array(v) for k, v in r["times"].items()}
+        print(f"  batch {batch}: one training iteration (sample + step) {np.median(t['iteration']) * 1e3:.1f} ms")
+        for pair, (kernel, lib) in SAMPLER_KERNELS.items():
+            ours, other = t[f"{pair}/ours"], t[f"{pair}/library"]
+            print(f"    {kernel:40s} {np.median(ours) * 1e3:7.2f} ms;  {lib}: {np.median(other) * 1e3:7.2f} ms, "
+                  f"{np.median(other / ours):.2f}x ours;  saving {np.median((other - ours) / t['iteration']):.1%} of an iteration "
+                  f"({r['checks'][pair]})")
+    return
+
+
+# ---- kernels
+
+
+PIPELINE_KERNELS = {
+    "overlap-add": ("patches._overlap_add", "numpy: one strided add per patch pixel"),
+    "crop": ("patches._divide_crop (crop)", "numpy: acc[crop] / weight_sum"),
+    "colour transform": ("imaging._mix (to/from opponent)", "numpy: OPPONENT @ pixels (BLAS)"),
+    "noise estimate": ("estimate._abs_haar_counts", "numpy: np.bincount of the Haar sums"),
+    "PNG writer vs Pillow level 1": ("denoise.png writer", "Pillow PNG, compress_level=1"),
+    "PNG writer vs Pillow level 1, RLE": ("denoise.png writer", "Pillow PNG, compress_level=1, Z_RLE (our deflate settings)"),
+    "PNG writer vs Pillow default": ("denoise.png writer", "Pillow PNG, default (level 6)"),
+}
+SAMPLER_KERNELS = {
+    "standard_normal": ("noise.standard_normal (table + _lookup)", "numpy rng.standard_normal(dtype=float32)"),
+    "its table lookup (_lookup)": ("noise._lookup", "numpy table[indices]"),
+    "sampler gather": ("training.sampler._gather", "numpy fancy indexing"),
+}
+
+
+def kernels(args):
+    mp, rounds, train_rounds = 2.0, (2 if args.quick else 5), (15 if args.quick else 41)
+    files = bk.in_child(__file__, "file_runs", env=bk.WORKER_ENV, models=["fast", "default"], megapixels=mp, rounds=rounds)
+    training = bk.in_child(__file__, "training_runs", models=["fast", "default"], rounds=train_rounds)
+    if files is None or training is None:
+        return None
+    head = ("| kernel | workload | kernel ms | library equivalent | library ms | saved ms | end-to-end ms | saved | verdict | results |\n"
+            "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |")
+    rows, best = [], {}
+
+    def row(names, workload, t, pair, figure, check):
+        ours, lib, total = t[f"{pair}/ours"], t[f"{pair}/library"], t[figure]
+        share = float(np.median((lib - ours) / total))
+        if share > best.get(names, (-np.inf, ""))[0]:
+            best[names] = (share, workload)
+        rows.append(f"| {names[0]} | {workload} | {ms(ours)} | {names[1]} | {ms(lib)} | {ms(lib - ours)} | {ms(total)} | "
+                    f"{share:.1%} | {verdict(share)} | {check} |")
+
+    for key, r in files.items():
+        t = {k: np.array(v) for k, v in r["times"].items()}
+        for pair, names in PIPELINE_KERNELS.items():
+            if f"{pair}/ours" in t:
+                row(names, f"{key} {r['megapixels']:.1f} MP file", t, pair, "file", r["checks"][pair])
+    for key, r in training.items():
+        t = {k: np.array(v) for k, v in r["times"].items()}
+        for pair, names in SAMPLER_KERNELS.items():
+            row(names, f"{key} training iteration", t, pair, "iteration", r["checks"][pair])
+    summary = ["| kernel | against | largest saving | on | verdict |", "| --- | --- | ---: | --- | --- |"]
+    summary += [f"| {k} | {lib} | {share:.1%} | {on} | {verdict(share)} |" for (k, lib), (share, on) in best.items()]
+    text = "\n".join([head, *rows, "", "Per kernel, its largest saving over these workloads:", "", *summary])
+    intro = (f"Each kernel and its library equivalent timed on the workload of a real run, in the same rounds as the end-to-end "
+             f"figure the saving is a share of: for pipeline kernels one file of a folder run (the task `denoise_bytes`: decode, "
+             f"denoise blind, encode PNG) in a process set up as a worker (one thread, the workers' malloc settings), medians of "
+             f"{rounds} rounds; for sampler kernels one training iteration (sample + step, the shipped model's batch size, "
+             f"patches from the sample photos), medians of {train_rounds} rounds. *saved*: the median of per-round "
+             f"(library - kernel) / end-to-end. A kernel keeps its place at {KEEP:.0%} or more.")
+    print(intro + "\n\n" + text)
+    return intro + "\n\n" + text
+
+
+def ms(seconds) -> str:
+    """Median milliseconds, to three figures or more."""
+    x = float(np.median(seconds)) * 1e3
+    return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def verdict(share: float) -> str:
+    return "keeps" if share >= KEEP else "below 5 %"
+
+
+# ---- baselines
+
+
+def baselines(args):
+    model = denoise.load_model(args.model)
+    image = bk.noisy_photo(1.0)
     mp = image.shape[0] * image.shape[1] / 1e6
-    t = time.perf_counter()
-    Image.fromarray(out).save(BytesIO(), format="PNG")  # before: Pillow's default zlib level 6
-    encode_level6 = time.perf_counter() - t
-    return mp, total, stages, encode_level6, forward_rate
+    print("classical baselines, the same 1 MP RGB photo (noise 25), sigma given, 1 process")
 
+    def ours():
+        return denoise.denoise_image(model, image, 25 / 255)
 
-def photo(megapixels: float, gray: bool, seed=0) -> np.ndarray:
-    a, _ = io.read_image(PHOTO)
-    if gray:
-        a = np.asarray(Image.fromarray(a).convert("L"))
-    side_h = int(np.sqrt(megapixels * 1e6 * a.shape[0] / a.shape[1]))
-    side_w = int(megapixels * 1e6 / side_h)
-    reps = (side_h // a.shape[0] + 1, side_w // a.shape[1] + 1) + ((1,) if a.ndim == 3 else ())
-    big = np.tile(a, reps)[:side_h, :side_w]
-    noise = np.random.default_rng(seed).normal(0, 25, big.shape).astype(np.float32)
-    return np.clip(big + noise, 0, 255).astype(np.uint8)
-
-
-def _compile_on_worker(sha: str, data: bytes):
-    """Load and compile the model in this worker process, as its first task would."""
-    warm_up(distributed._model(sha, data))
-
-
-def folder_run(src: Path, out: Path, workers: int, model: str, tile: float = 4.0):
-    """(megapixels, seconds, peak RSS per worker, stage seconds summed over the workers)
-
-    Every worker has compiled the model before the timing starts (0.7-0.8 s
-    for ``fast`` here): the one-file warm-up run reaches one worker only, and
-    the others' compiling would count against N workers, not against 1."""
-    client, cluster = connect(workers=workers)
-    try:
-        warm = Path(tempfile.mkdtemp())
-        denoise_folder([ROOT / "sample_images" / "dogs_gray.png"], warm, model=model, client=client, progress=False)
-        data = io.model_path(model).read_bytes()
-        client.run(_compile_on_worker, hashlib.sha256(data).hexdigest(), data)
-        client.run(_start_worker_timers)
-        t, wall = time.perf_counter(), time.time()
-        entries = denoise_folder([src], out, model=model, client=client, progress=False, overwrite=True,
-                                 tile_megapixels=tile)  # blind, as `denoise run` by default
-        dt, wall_end = time.perf_counter() - t, time.time()
-        per_worker = client.run(_stop_worker_timers).values()
-        rss = client.run(peak_rss_mb)
-        gemm = client.run(gemm_peak, 2048)  # every worker at once, each on its one thread; after the peak RSS
-    finally:
-        client.close()
-        cluster.close()
-    assert all(e["status"] == "done" for e in entries), entries
-    stages = {k: sum(w[k] for w in per_worker) for k in (*STAGES, "denoise_image", "forward FLOPs")}
-    busy = [w for w in per_worker if w["first"] < float("inf")]  # a worker given no task idles throughout
-    stages["before the first task"] = sum(w["first"] - wall for w in busy) + (len(per_worker) - len(busy)) * dt
-    stages["after the last task"] = sum(wall_end - w["last"] for w in busy)
-    stages["worker GEMM"] = float(np.median(list(gemm.values())))
-    return sum(e["megapixels"] for e in entries), dt, max(rss.values()), stages
-
-
-def baselines(image: np.ndarray, ours):
-    """(name, Mpix/s, speed relative to ours) rows. OpenCV and ours are timed
-    alternately, 5 rounds, and their ratio is the median of per-round ratios;
-    BM3D, far slower, runs once."""
-    mp = image.shape[0] * image.shape[1] / 1e6
     ours()
-    rows = []
     try:
         import cv2
 
         def nlm():
             return cv2.fastNlMeansDenoisingColored(image, None, 25 * 0.6, 25 * 0.6, 7, 21)
 
-        nlm()
-        pairs = np.array([(once(ours), once(nlm)) for _ in range(5)])
-        rows.append(("denoise (this model)", mp / np.median(pairs[:, 0]), 1.0))
-        rows.append(("OpenCV fastNlMeansDenoisingColored", mp / np.median(pairs[:, 1]), float(np.median(pairs[:, 0] / pairs[:, 1]))))
+        t = bk.alternating({"ours": ours, "nlm": nlm}, 5)
+        print(f"  {'denoise (' + args.model + ')':36s} {mp / np.median(t['ours']):.3f} Mpix/s")
+        print(f"  {'OpenCV fastNlMeansDenoisingColored':36s} {mp / np.median(t['nlm']):.3f} Mpix/s; "
+              f"{np.median(t['nlm'] / t['ours']):.2f}x our time (median of 5 alternating rounds)")
     except ImportError:
-        rows.append(("denoise (this model)", mp / median_time(ours, 3), 1.0))
-        rows.append(("OpenCV (not installed)", float("nan"), float("nan")))
+        print(f"  {'denoise (' + args.model + ')':36s} {mp / bk.median_time(ours, 3):.3f} Mpix/s")
+        print("  OpenCV: not installed")
     try:
         import bm3d
 
         x = image.astype(np.float32) / 255
-        rows.append(("BM3D (bm3d.bm3d_rgb)", mp / once(lambda: bm3d.bm3d_rgb(x, 25 / 255)), float("nan")))
+        print(f"  {'BM3D (bm3d.bm3d_rgb)':36s} {mp / bk.once(lambda: bm3d.bm3d_rgb(x, 25 / 255)):.3f} Mpix/s (one call)")
     except ImportError:
-        rows.append(("BM3D (not installed)", float("nan"), float("nan")))
-    return rows
+        print("  BM3D: not installed")
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="default")
-    ap.add_argument("--backends", default="numba,c,jax")
-    ap.add_argument("--quick", action="store_true", help="smaller sizes (1, 4, 16 MP), fewer files, one folder round")
-    ap.add_argument("--workers", type=int, default=os.cpu_count())
-    ap.add_argument("--one-backend", metavar="BACKEND", help=argparse.SUPPRESS)
-    ap.add_argument("--forward-only", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    model = denoise.load_model(args.model)
-    a = model.arch
-    if args.one_backend:
-        be = args.one_backend
-        [r] = interleaved_ratios([(forward_fn(model, be, 4096), a.flops_per_patch() * 4096)])
-        print(ratio_line(f"{be} forward", r), flush=True)
-        if args.forward_only:
-            return
-        keep_freed_memory()  # as train() does
-        sampler = loop_sampler(model)
-        for batch in (256, 512, 1024):  # at 512 and 1024 the loop in the same rounds as the step alone
-            flops = a.training_flops_per_patch() * batch
-            fns = [(training_fn(model, batch, be), flops)] + ([(training_fn(model, batch, be, sampler), flops)] if batch >= 512 else [])
-            step, *loop = interleaved_ratios(fns, rounds=9)
-            print(ratio_line(f"{be} training step b{batch}", step), flush=True)
-            if loop:
-                print(ratio_line(f"{be} sample+step b{batch}", loop[0]) + f";  time per step {np.median(step['rounds'] / loop[0]['rounds']):.2f}x"
-                      " the step's alone (median of rounds)", flush=True)
-        return
-    print(f"model {args.model}: patch {a.patch}+2x{a.context} context, hidden {list(a.hidden)}, stride {model.stride}, "
-          f"{a.flops_per_patch() / 1e6:.2f} MFLOP/patch, {a.flops_per_pixel(model.stride) / 1e3:.0f} kFLOP/pixel/plane")
-    peak = gemm_peak()
-    print(f"\nnumpy float32 GEMM (4096^3): {peak:.1f} GFLOP/s  ({os.cpu_count()} cores)")
-
-    print("\nforward pass (batch 4096); training step alone (batch 256, 512 and 1024; the matrix products it does:")
-    print(f"forward, weight gradients and every layer's input gradient but the first's, {a.training_flops_per_patch() / 1e6:.2f} "
-          f"MFLOP/patch, {a.training_flops_per_patch() / a.flops_per_patch():.2f}x")
-    print("forward); and the training loop, patch sampler included (batch 512 and 1024, in the same rounds as the step")
-    print("alone, with the loop's time per step against the step's). Each timed alternately with")
-    print("the GEMM, sustained (calls back to back for 0.5 s) and as one call after a pause; medians of per-round ratios,")
-    print("the lowest and highest sustained round in brackets")
-    print("(each backend in its own process: JAX's thread pool would slow everything measured after it; the training")
-    print("rows with train()'s malloc settings, see denoise.memory.keep_freed_memory)")
-    for be in args.backends.split(","):
-        r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--model", args.model, "--one-backend", be],
-                           capture_output=True, text=True)
-        print(r.stdout.rstrip() or f"  {be:6s} unavailable: {(r.stderr.strip().splitlines() or ['?'])[-1][:100]}")
-    # each Dask worker of a local cluster is one single-threaded process: its forward pass against its GEMM
-    one = {**os.environ, **dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")}
-    print("  on 1 thread, as in each Dask worker (numpy's GEMM also on 1 thread):")
-    r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--model", args.model, "--one-backend", "numba", "--forward-only"],
-                       capture_output=True, text=True, env=one)
-    print(r.stdout.rstrip() or f"  numba  failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:100]}")
-
-    print("\nend to end, one photo (decode, denoise with the noise level estimated, as `denoise run` does by default,")
-    print("encode PNG), 1 process")
-    for gray in (True, False):
-        with tempfile.TemporaryDirectory() as tmp:
-            p = Path(tmp) / "photo.png"
-            Image.fromarray(photo(4.0, gray)).save(p, compress_level=1)
-            gemm_before = gemm_peak()
-            mp, total, stages, encode6, forward_rate = end_to_end(model, p)
-            beside = (gemm_before + gemm_peak()) / 2  # the machine's rate drifts: measured just before and after
-        kind = "gray" if gray else "RGB"
-        print(f"  {kind} {mp:.1f} MP: {total:.2f} s, {mp / total:.3f} Mpix/s; forward {stages['forward'] / total:.0%} of time, "
-              f"at {forward_rate:.1f} GFLOP/s ({forward_rate / beside:.1%} of GEMM, {beside:.1f} GFLOP/s, measured beside it)")
-        for k, v in stages.items():
-            print(f"    {k:36s} {v:7.3f} s  {v / total:6.1%}")
-        before = total - stages["encode"] + encode6
-        print(f"    before (PNG at zlib level 6, encode {encode6:.3f} s): {before:.2f} s, {mp / before:.3f} Mpix/s, "
-              f"forward {stages['forward'] / before:.0%} of time")
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        src = tmp / "folder"
-        src.mkdir()
-        n = 4 if args.quick else 8
-        for i in range(n):
-            Image.fromarray(photo(2.0, gray=i % 2 == 0, seed=i)).save(src / f"p{i}.png", compress_level=1)
-        print(f"\nfolder of {n} 2-MP photos (half gray, half RGB), Dask LocalCluster of single-threaded workers;")
-        print("  where the workers' time goes, summed over workers, as a share of workers x wall time")
-        counts = sorted({1, args.workers})
-        rounds = 1 if args.quick or len(counts) == 1 else 3
-        if rounds > 1:
-            print(f"  {rounds} rounds, 1 and {args.workers} workers alternately (this machine's speed drifts between runs)")
-        rates = {w: [] for w in counts}
-        for r in range(rounds):
-            for w in counts:
-                mp, dt, rss, st = folder_run(src, tmp / f"out{w}-{r}", w, args.model)
-                rates[w].append(mp / dt)
-                rate = st["forward FLOPs"] / st["forward"] / 1e9
-                print(f"  {w} worker(s): {mp / dt:.3f} Mpix/s, peak RSS/worker {rss:.0f} MB; "
-                      f"outside the forward pass {1 - st['forward'] / (w * dt):.1%}; forward pass at {rate:.1f} GFLOP/s per worker, "
-                      f"{rate / st['worker GEMM']:.1%} of a worker's 1-thread GEMM ({st['worker GEMM']:.1f}, all workers at once, "
-                      f"right after)")
-                split = {k: st[k] for k in STAGES}
-                split["other in denoise_image (noise estimate, colour, pad, crop, convert)"] = st["denoise_image"] - sum(
-                    st[k] for k in ("extract", "forward", "overlap-add"))
-                outside = w * dt - st["denoise_image"] - st["decode"] - st["encode"]
-                ends = " and ".join(f"{st[k] / (w * dt):.1%} {k}" for k in ("before the first task", "after the last task"))
-                print("    " + ", ".join(f"{k} {v / (w * dt):.1%}" for k, v in split.items())
-                      + f", outside the tasks (scheduling, transfers, idle) {outside / (w * dt):.1%}, of which {ends}")
-        if len(counts) > 1:
-            ratios = np.array(rates[args.workers]) / np.array(rates[1])
-            how = f" (median of {rounds} alternating pairs: " + ", ".join(f"{x:.2f}" for x in ratios) + ")" if rounds > 1 else ""
-            print(f"  scaling: {np.median(ratios):.2f}x with {args.workers} workers{how}")
-
-        sizes = [1, 4, 16] if args.quick else [1, 4, 16, 64]
-        print(f"\nsize scaling, gray, {args.workers} workers, tiles of 1 MP (so one image can use every worker)")
-        times = []
-        for mp_target in sizes:
-            d = tmp / f"size{mp_target}"
-            d.mkdir()
-            Image.fromarray(photo(mp_target, gray=True)).save(d / "x.png", compress_level=1)
-            mp, dt, rss, _ = folder_run(d, tmp / f"o{mp_target}", args.workers, args.model, tile=1.0)
-            times.append((mp, dt))
-            print(f"  {mp:6.1f} MP: {dt:7.2f} s  {mp / dt:.3f} Mpix/s  peak RSS/worker {rss:.0f} MB")
-        x = np.log([t[0] for t in times])
-        y = np.log([t[1] for t in times])
-        print(f"  time ~ pixels^{np.polyfit(x, y, 1)[0]:.2f}")
-
-    print("\nclassical baselines, same 1 MP RGB photo, 1 process")
-    img = photo(1.0, gray=False)
-    for name, rate, rel in baselines(img, lambda: denoise.denoise_image(model, img, 25 / 255)):
-        name = name.replace("this model", args.model)
-        rel = f"  speed relative to {args.model}: {rel:.2f}x (median of alternating rounds)" if rel == rel and rel != 1.0 else ""
-        print(f"  {name:36s} {rate:.3f} Mpix/s{rel}")
-
+SECTIONS = {"backends": backends, "stages": stages, "sampler": sampler, "kernels": kernels, "baselines": baselines}
 
 if __name__ == "__main__":
-    main()
+    bk.main(__doc__, SECTIONS, add_arguments=add_arguments, namespace=globals())

@@ -18,19 +18,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
+import benchkit as bk
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import denoise  # noqa: E402
-from denoise import io  # noqa: E402
-from denoise.metrics import psnr  # noqa: E402
-from denoise.pipeline import to_float  # noqa: E402
+import denoise
+from denoise.imagefile import read_float
+from denoise.metrics import psnr
 
 TRAIN = ["bridge_night.jpg", "citrus.jpg", "fig_bowl.jpg", "dogs_gray.png"]
 TEST = "mountain_trail_gray.png"
@@ -48,8 +43,7 @@ def main(argv=None):
         import jax
 
         print(f"jax {jax.__version__}, devices: {jax.devices()}")
-    samples = ROOT / "sample_images"
-    clean = [io.read_float(samples / n) for n in TRAIN]
+    clean = [read_float(bk.SAMPLES / n) for n in TRAIN]
     arch = denoise.Architecture(patch=8, context=4, hidden=(768, 384, 768), noise_input=True)
     cfg = denoise.TrainConfig(noise="gaussian:5-50", steps=args.steps, epoch_steps=max(1, args.steps // 4),
                               batch_size=args.batch_size, lr=1e-3, backend=args.backend, seed=0, progress=False)
@@ -61,11 +55,7 @@ def main(argv=None):
           f"{args.steps / dt:.1f} steps/s, {flops / dt / 1e9:.0f} GFLOP/s")
     print(f"validation PSNR by epoch: {[h[2] for h in model.meta['history']]}")
 
-    test = to_float(io.read_image(samples / TEST)[0])
-    reps = int(np.ceil(np.sqrt(args.megapixels * 1e6 / test.size)))
-    big = np.tile(test, (reps, reps))
-    side = int(np.sqrt(args.megapixels * 1e6))
-    big = big[:side, :side]
+    big = bk.tile_to(read_float(bk.SAMPLES / TEST)[:, :, 0], args.megapixels)
     noisy = big + np.random.default_rng(0).normal(0, 25 / 255, big.shape).astype(np.float32)
     denoise.denoise_image(model, noisy[:256, :256], 25 / 255, batch_size=65536)  # compile
     t = time.perf_counter()

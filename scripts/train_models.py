@@ -4,7 +4,7 @@
 Each shipped model is defined here once: architecture, noise, seed, optimiser
 and budget. Training checkpoints to ``runs/NAME.ckpt.npz`` after every epoch
 and resumes from it when run again, so a long budget can be spread over many
-sessions. ``--ship`` writes the trained weights (float16) with their
+calls. ``--ship`` writes the trained weights (float16) with their
 provenance into ``denoise/models/NAME.npz``.
 
 Data: the photographs made by ``scripts/training_data.py`` (freely licensed
@@ -20,6 +20,23 @@ Usage::
 
 A recipe with ``init`` starts from another recipe's finished weights (with a
 fresh optimiser and step count); running it trains that recipe first if needed.
+
+Training on a CUDA machine that cannot install packages from PyPI (one with
+jax for CUDA, numba, numpy, scipy, Pillow and tqdm): ``--bundle`` puts what
+it lacks into one folder (default ``.data/``, ignored by git), to copy there
+beside a checkout of this repository: the wheels of :data:`WHEELS`, the
+training photos, and the recipe's checkpoints so far (its own and those of
+the recipes it starts from), so that the GPU continues the run the CPU
+started::
+
+    python scripts/train_models.py default --bundle .data      # here
+    rsync -a ./ gpu-host:denoise/                              # the checkout, .data/ included
+    ssh gpu-host 'cd denoise && python3 -m pip install --no-index --no-deps --target .data/site .data/wheels/*.whl \
+        && PYTHONPATH=.data/site:. python3 scripts/train_models.py default --backend jax \
+           --data .data/photos --runs .data/runs --minutes 30'
+    scp gpu-host:denoise/.data/runs/default.ckpt.npz runs/     # then --ship as above
+
+Record in ``denoise/models/MODELS.md`` where each part of a model's training ran.
 """
 
 from __future__ import annotations
@@ -27,24 +44,25 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import denoise
+from denoise.backends import BACKENDS
+from denoise.imagefile import list_images, read_float
+from denoise.memory import keep_freed_memory
+from denoise.model import Architecture
+from denoise.modelfile import read_model_file, save_model
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import denoise  # noqa: E402
-from denoise import io  # noqa: E402
-from denoise.backends import BACKENDS  # noqa: E402
-from denoise.model import Architecture  # noqa: E402
-
 DATA = Path.home() / ".cache" / "denoise" / "training_data" / "photos"
 
 DEFAULT_ARCH = Architecture(patch=8, context=4, channels=1, hidden=(768, 384, 768), noise_input=True, residual=True)
 FAST_ARCH = Architecture(patch=8, context=4, channels=1, hidden=(256, 128, 256), noise_input=True, residual=True)
-# A candidate successor to "fast" (not shipped): wide layers a 2-core BLAS runs near its peak, at stride 8.
+# A candidate successor to "fast" (not shipped): fewer, wider layers on larger patches, at stride 8.
 FAST_WIDE_ARCH = Architecture(patch=16, context=4, channels=1, hidden=(768, 768), noise_input=True, residual=True)
 
 MODELS = {
@@ -60,7 +78,8 @@ MODELS = {
         steps=120_000,
         seed=20261128,
     ),
-    # Same task and data as "default", a ~6x smaller network: as fast as OpenCV's fastNlMeans or faster. Stage 1.
+    # Same task and data as "default", a ~6x smaller network (its speed against OpenCV's fastNlMeans:
+    # scripts/bench_speed.py --section baselines --model fast). Stage 1.
     "fast-stage1": dict(
         arch=FAST_ARCH,
         noise="gaussian:0-55",
@@ -87,19 +106,25 @@ MODELS["default"] = continued("default-stage2", batch_size=1024, lr=2e-4, steps=
 MODELS["fast"] = continued("fast-stage1", lr=3e-4, steps=150_000, seed=20261202)
 
 # The candidate: fast-stage1's recipe with FAST_WIDE_ARCH (2.1x the FLOPs per pixel), then a second stage
-# like fast's. Stage 1 was first trained as a trial, in three calls across two sessions (the sampler's
-# random stream changed between them), so a rerun will not repeat its weights.
+# like fast's. Stage 1 was first trained as a trial, in three calls between which the sampler's random
+# stream changed, so a rerun will not repeat its weights.
 MODELS["fast-wide-stage1"] = dict(MODELS["fast-stage1"], arch=FAST_WIDE_ARCH, stride=8)
 MODELS["fast-wide"] = continued("fast-wide-stage1", lr=3e-4, steps=150_000, seed=20261204)
 
 
+#: What a CUDA machine with jax, numba, numpy, scipy, Pillow and tqdm lacks to train: PyTensor, the
+#: packages PyTensor and its rewriting libraries require, and zlib-ng (denoise.png), as wheels.
+WHEELS = ["pytensor==3.0.7", "cons", "etuples", "logical-unification", "miniKanren", "multipledispatch", "toolz",
+          "typing_extensions", "filelock", "setuptools", "zlib-ng"]
+
+
 def load_photos(folder: Path):
-    files = io.list_images(folder)
+    files = list_images(folder)
     if not files:
         sys.exit(f"no photos in {folder}: run scripts/training_data.py first")
     val_files = files[::8]
     train_files = [f for f in files if f not in val_files]
-    return [io.read_float(f) for f in train_files], [io.read_float(f) for f in val_files], files
+    return [read_float(f) for f in train_files], [read_float(f) for f in val_files], files
 
 
 def main(argv=None):
@@ -110,11 +135,17 @@ def main(argv=None):
     ap.add_argument("--runs", type=Path, default=ROOT / "runs", help="checkpoint folder (default: %(default)s)")
     ap.add_argument("--backend", default="numba", choices=sorted(BACKENDS))
     ap.add_argument("--ship", action="store_true", help="write the checkpoint's weights into denoise/models/NAME.npz")
+    ap.add_argument("--bundle", type=Path, metavar="DIR", help="put wheels, photos and checkpoints into DIR for a machine "
+                    "without PyPI (see above), and stop")
+    ap.add_argument("--python-version", default="3.12", help="with --bundle: the other machine's Python (default: %(default)s)")
     args = ap.parse_args(argv)
 
     ckpt = args.runs / f"{args.name}.ckpt.npz"
     if args.ship:
         return ship(args.name, ckpt)
+    if args.bundle:
+        return bundle(args.name, args.bundle, args.data, args.runs, args.python_version)
+    keep_freed_memory()  # this process is ours: keep freed memory for the next step (see denoise.memory)
     args.runs.mkdir(parents=True, exist_ok=True)
     train, val, files = load_photos(args.data)
     print(f"{len(train)} training photos ({sum(x.shape[0] * x.shape[1] for x in train) / 1e6:.1f} MP), {len(val)} held back")
@@ -124,7 +155,7 @@ def main(argv=None):
 
 def finished(name: str, runs: Path) -> bool:
     ckpt = runs / f"{name}.ckpt.npz"
-    return ckpt.is_file() and int(io.read_model_file(ckpt)[2].get("state.step", 0)) >= MODELS[name]["steps"]
+    return ckpt.is_file() and int(read_model_file(ckpt)[2].get("state.step", 0)) >= MODELS[name]["steps"]
 
 
 def run(name: str, args, data, deadline=None):
@@ -190,8 +221,30 @@ def ship(name: str, ckpt: Path):
     model.meta.pop("history", None)
     model.meta.pop("steps", None)
     out = ROOT / "denoise" / "models" / f"{name}.npz"
-    io.save_model(model, out, half=True)
+    save_model(model, out, half=True)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+
+
+def bundle(name: str, out: Path, photos: Path, runs: Path, python_version: str) -> None:
+    """Put into ``out`` what training recipe ``name`` needs on a machine without PyPI:
+    ``wheels/`` (:data:`WHEELS`, for ``python_version`` on x86-64 Linux), ``photos/`` and
+    ``runs/`` (the checkpoints of the recipe and of those it starts from, where they exist)."""
+    wheels = out / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", python_version,
+                    "--implementation", "cp", "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64",
+                    "-d", str(wheels), *WHEELS], check=True)
+    if (out / "photos").exists():
+        shutil.rmtree(out / "photos")
+    shutil.copytree(photos, out / "photos")
+    (out / "runs").mkdir(exist_ok=True)
+    while name:
+        ckpt = runs / f"{name}.ckpt.npz"
+        if ckpt.exists():
+            shutil.copy(ckpt, out / "runs" / ckpt.name)
+        name = MODELS[name].get("init")
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"{out}: {total / 2**20:.1f} MiB")
 
 
 if __name__ == "__main__":
