@@ -5,7 +5,6 @@ The estimate feeds noise-conditioned models when the user gives no level.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 __all__ = ["estimate_sigma"]
@@ -57,17 +56,9 @@ def _median_abs_haar(channel: np.ndarray, top: int) -> float:
     """The median of ``|a - b - c + d|`` over the 2x2 blocks of an integer
     channel, exactly: the sums are integers in [0, 2*top], so a histogram
     replaces the sort, and the image is never converted to float."""
-    counts = np.cumsum(_abs_haar_counts(channel, 2 * top + 1))
+    h, w = channel.shape[0] // 2 * 2, channel.shape[1] // 2 * 2
+    s = channel[0:h:2, 0:w:2].astype(np.int32) - channel[0:h:2, 1:w:2] - channel[1:h:2, 0:w:2] + channel[1:h:2, 1:w:2]
+    counts = np.cumsum(np.bincount(np.abs(s).ravel(), minlength=2 * top + 1))
     n = counts[-1]
     low, high = np.searchsorted(counts, [(n - 1) // 2, n // 2], side="right")
     return (low + high) / 2
-
-
-@numba.njit(cache=True, nogil=True)
-def _abs_haar_counts(channel, bins):
-    counts = np.zeros(bins, np.int64)
-    for i in range(0, channel.shape[0] - 1, 2):
-        for j in range(0, channel.shape[1] - 1, 2):
-            s = np.int64(channel[i, j]) - np.int64(channel[i, j + 1]) - np.int64(channel[i + 1, j]) + np.int64(channel[i + 1, j + 1])
-            counts[abs(s)] += 1
-    return counts

@@ -8,7 +8,6 @@ between the two and back, losslessly where the dtype allows.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 __all__ = ["as_hwc", "split_alpha", "to_float", "from_float", "OPPONENT", "to_opponent", "from_opponent"]
@@ -75,25 +74,10 @@ def from_float(x: np.ndarray, dtype) -> np.ndarray:
 def to_opponent(rgb: np.ndarray) -> np.ndarray:
     """Float32 (H, W, 3) RGB as opponent planes, planar in memory: a (H, W, 3) view of a (3, H, W) array."""
     h, w = rgb.shape[:2]
-    planes = np.empty((3, h, w), np.float32)
-    _mix(rgb.reshape(-1, 3), OPPONENT.T, planes.reshape(3, -1).T)
-    return np.moveaxis(planes, 0, 2)
+    return np.moveaxis((OPPONENT @ rgb.reshape(-1, 3).T).reshape(3, h, w), 0, 2)
 
 
 def from_opponent(planes: np.ndarray) -> np.ndarray:
     """The inverse of :func:`to_opponent`: (H, W, 3) opponent planes (any layout) to interleaved RGB."""
     h, w = planes.shape[:2]
-    rgb = np.empty((h, w, 3), np.float32)
-    _mix(np.moveaxis(planes, 2, 0).reshape(3, -1).T, OPPONENT, rgb.reshape(-1, 3))
-    return rgb
-
-
-@numba.njit(cache=True, nogil=True)
-def _mix(x, m, out):
-    """``out = x @ m`` for (N, 3) ``x`` and ``out`` of any strides and a 3x3 ``m``,
-    in one pass over the pixels (reading one layout, writing the other)."""
-    for i in range(x.shape[0]):
-        a, b, c = x[i, 0], x[i, 1], x[i, 2]
-        out[i, 0] = a * m[0, 0] + b * m[1, 0] + c * m[2, 0]
-        out[i, 1] = a * m[0, 1] + b * m[1, 1] + c * m[2, 1]
-        out[i, 2] = a * m[0, 2] + b * m[1, 2] + c * m[2, 2]
+    return (np.moveaxis(planes, 2, 0).reshape(3, -1).T @ OPPONENT).reshape(h, w, 3)

@@ -24,7 +24,6 @@ import re
 import statistics
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 __all__ = ["Noise", "parse", "parse_mixture", "mixture_spec", "standard_normal"]
@@ -136,16 +135,7 @@ def standard_normal(rng: np.random.Generator, shape) -> np.ndarray:
     """
     size = math.prod(shape)
     indices = rng.bit_generator.random_raw((size + 3) // 4).view(np.uint16)[:size]
-    return _lookup(_normal_quantiles(), indices).reshape(shape)
-
-
-@numba.njit(cache=True, nogil=True)
-def _lookup(table, indices):
-    """``table[indices]`` without numpy's conversion of 16-bit indices to 64-bit ones."""
-    out = np.empty(indices.size, table.dtype)
-    for k in range(indices.size):
-        out[k] = table[indices[k]]
-    return out
+    return _normal_quantiles()[indices].reshape(shape)
 
 
 def parse(spec: str | Noise) -> Noise:

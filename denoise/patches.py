@@ -7,9 +7,8 @@ origin is a multiple of ``stride`` sees the same grid as the whole image.
 Pixels outside the image are reflect-padded. A patch may carry ``context``
 extra pixels on each side (the model's input is larger than its output).
 
-Every function here takes and returns numpy arrays. All but two are numpy
-operations; the overlap-add and the final division by the window sums are
-small Numba kernels (see :func:`overlap_add` and :func:`crop`).
+Every function here takes and returns numpy arrays. All but one are numpy
+operations; the overlap-add is a small Numba kernel (see :func:`overlap_add`).
 """
 
 from __future__ import annotations
@@ -265,28 +264,8 @@ def accumulator(shape: tuple[int, int, int], g: Grid) -> np.ndarray:
 
 
 def crop(acc: np.ndarray, shape: tuple[int, int, int], g: Grid, kind: str) -> np.ndarray:
-    """The image from an accumulator: crop to ``shape`` and divide by the weight sum.
-
-    Each value is divided by its row's and column's window sums multiplied,
-    as ``acc[crop] / weight_sum(...)`` would (the same float32 products and
-    quotients)."""
-    if acc.dtype != np.float32 or not acc.flags.c_contiguous:
-        raise ValueError("the accumulator must be a C-contiguous float32 array, as accumulator() makes")
-    rows, cols = _axis_sums(shape, g, kind)
-    c = shape[2]
-    out = np.empty(shape, np.float32)
+    """The image from an accumulator: crop to ``shape`` and divide by the weight sum."""
     y0, x0 = -g.start[0], -g.start[1]
-    if shape[0] + y0 > acc.shape[0] or shape[1] + x0 > acc.shape[1] or acc.shape[2] != c:
+    if shape[0] + y0 > acc.shape[0] or shape[1] + x0 > acc.shape[1] or acc.shape[2] != shape[2]:
         raise ValueError(f"an image of shape {tuple(shape)} does not fit an accumulator of shape {acc.shape}")
-    _divide_crop(acc.reshape(acc.shape[0], -1), y0, x0 * c, rows, np.repeat(cols, c), out.reshape(shape[0], -1))
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _divide_crop(acc, y0, x0, rows, cols, out):  # shapes checked by crop: Numba does not bound-check
-    for y in range(out.shape[0]):
-        a = acc[y0 + y]
-        o = out[y]
-        r = rows[y]
-        for i in range(out.shape[1]):
-            o[i] = a[x0 + i] / (r * cols[i])
+    return acc[y0 : y0 + shape[0], x0 : x0 + shape[1]] / weight_sum(shape, g, kind)[:, :, None]

@@ -55,11 +55,10 @@ import numpy as np
 import denoise
 from denoise import noise
 from denoise import patches as P
-from denoise.estimate import _abs_haar_counts
 from denoise.folders import Settings
 from denoise.folders.tasks import denoise_bytes
 from denoise.imagefile import list_images, read_float, read_image
-from denoise.imaging import OPPONENT, as_hwc, from_opponent, to_float, to_opponent
+from denoise.imaging import as_hwc, to_float, to_opponent
 from denoise.memory import keep_freed_memory
 from denoise.model import Autoencoder
 from denoise.pipeline import DEFAULT_BATCH
@@ -238,30 +237,12 @@ def numpy_overlap_add(acc, patches, g, first_row, weights):
             acc[y0 + dy : y0 + dy + (ny - 1) * s + 1 : s, dx : dx + (nx - 1) * s + 1 : s] += blocks[:, :, dy, dx] * weights[dy, dx]
 
 
-def numpy_crop(acc, shape, g, kind):
-    """:func:`denoise.patches.crop` as numpy: the accumulator's image region over the weight sum."""
-    y0, x0 = -g.start[0], -g.start[1]
-    return acc[y0 : y0 + shape[0], x0 : x0 + shape[1]] / P.weight_sum(shape, g, kind)[:, :, None]
 
 
-def numpy_to_opponent(rgb):
-    """:func:`denoise.imaging.to_opponent` as one BLAS product (inner size 3), planar as the original's."""
-    h, w = rgb.shape[:2]
-    return np.moveaxis((OPPONENT @ rgb.reshape(-1, 3).T).reshape(3, h, w), 0, 2)
 
 
-def numpy_from_opponent(planes):
-    """:func:`denoise.imaging.from_opponent` as one BLAS product, for planar opponent planes."""
-    h, w = planes.shape[:2]
-    return (np.moveaxis(planes, 2, 0).reshape(3, -1).T @ OPPONENT).reshape(h, w, 3)
 
 
-def numpy_abs_haar_counts(channel, bins):
-    """The noise estimate's histogram of |a - b - c + d| over 2x2 blocks, as numpy (np.bincount)."""
-    h, w = channel.shape[0] // 2 * 2, channel.shape[1] // 2 * 2
-    a = channel[0:h:2, 0:w:2].astype(np.int32)
-    s = a - channel[0:h:2, 1:w:2] - channel[1:h:2, 0:w:2] + channel[1:h:2, 1:w:2]
-    return np.bincount(np.abs(s).ravel(), minlength=bins)
 
 
 def pipeline_pairs(model, image: np.ndarray, out: np.ndarray) -> dict:
@@ -283,21 +264,9 @@ def pipeline_pairs(model, image: np.ndarray, out: np.ndarray) -> dict:
             return accs
         return run
 
-    accs = add_all(P.overlap_add)()
-    top = np.iinfo(image.dtype).max
-    channels = [as_hwc(image)[:, :, k] for k in range(as_hwc(image).shape[2])]
     pairs = {
         "overlap-add": (add_all(P.overlap_add), add_all(numpy_overlap_add)),
-        "crop": (lambda: [P.crop(acc, x.shape, g, window) for acc, x, (g, _) in zip(accs, planes, grids)],
-                 lambda: [numpy_crop(acc, x.shape, g, window) for acc, x, (g, _) in zip(accs, planes, grids)]),
-        "noise estimate": (lambda: [_abs_haar_counts(ch, 2 * top + 1) for ch in channels],
-                           lambda: [numpy_abs_haar_counts(ch, 2 * top + 1) for ch in channels]),
     }
-    if image.ndim == 3:
-        rgb = to_float(image)
-        opp = to_opponent(rgb)
-        pairs["colour transform"] = (lambda: (to_opponent(rgb), from_opponent(opp)),
-                                     lambda: (numpy_to_opponent(rgb), numpy_from_opponent(opp)))
     pairs["PNG writer vs Pillow level 1"] = (lambda: encode_png(out), lambda: bk.pillow_png(out, compress_level=1))
     pairs["PNG writer vs Pillow level 1, RLE"] = (lambda: encode_png(out),
                                                   lambda: bk.pillow_png(out, compress_level=1, compress_type=zlib.Z_RLE))
@@ -354,13 +323,10 @@ def sampler_pairs(sampler: PatchSampler, batch: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     a = sampler.arch
     shape = (batch, a.in_patch, a.in_patch, a.channels)
-    table = noise._normal_quantiles()
-    indices = rng.bit_generator.random_raw((np.prod(shape) + 3) // 4).view(np.uint16)[: np.prod(shape)]
     src, first, tables, which, t = gather_inputs(sampler, batch, np.random.default_rng(seed))
     out = np.empty((batch, a.in_patch * a.in_patch * a.channels), np.float32)
     return {
         "standard_normal": (lambda: noise.standard_normal(rng, shape), lambda: rng.standard_normal(shape, dtype=np.float32)),
-        "its table lookup (_lookup)": (lambda: noise._lookup(table, indices), lambda: table[indices]),
         "sampler gather": (lambda: (_gather(src, first, tables, which, t, out), out)[1],
                            lambda: src[first[:, None] + tables[which, t]]),
     }
@@ -446,16 +412,12 @@ def sampler(args):
 
 PIPELINE_KERNELS = {
     "overlap-add": ("patches._overlap_add", "numpy: one strided add per patch pixel"),
-    "crop": ("patches._divide_crop (crop)", "numpy: acc[crop] / weight_sum"),
-    "colour transform": ("imaging._mix (to/from opponent)", "numpy: OPPONENT @ pixels (BLAS)"),
-    "noise estimate": ("estimate._abs_haar_counts", "numpy: np.bincount of the Haar sums"),
     "PNG writer vs Pillow level 1": ("denoise.png writer", "Pillow PNG, compress_level=1"),
     "PNG writer vs Pillow level 1, RLE": ("denoise.png writer", "Pillow PNG, compress_level=1, Z_RLE (our deflate settings)"),
     "PNG writer vs Pillow default": ("denoise.png writer", "Pillow PNG, default (level 6)"),
 }
 SAMPLER_KERNELS = {
-    "standard_normal": ("noise.standard_normal (table + _lookup)", "numpy rng.standard_normal(dtype=float32)"),
-    "its table lookup (_lookup)": ("noise._lookup", "numpy table[indices]"),
+    "standard_normal": ("noise.standard_normal (table lookup)", "numpy rng.standard_normal(dtype=float32)"),
     "sampler gather": ("training.sampler._gather", "numpy fancy indexing"),
 }
 

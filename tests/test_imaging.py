@@ -1,14 +1,16 @@
 import numpy as np
-import pytest
 
 from denoise import imaging
 
 
-@pytest.mark.parametrize("planar_in", [False, True])
-def test_colour_mix_reads_and_writes_either_layout(planar_in):
-    rng = np.random.default_rng(0)
-    m = rng.standard_normal((3, 3)).astype(np.float32)
-    x = rng.random((3, 500), dtype=np.float32).T if planar_in else rng.random((500, 3), dtype=np.float32)
-    out = np.empty((500, 3), np.float32) if planar_in else np.empty((3, 500), np.float32).T
-    imaging._mix(x, m, out)
-    np.testing.assert_allclose(out, x.astype(np.float64) @ m, rtol=1e-6, atol=1e-6)
+def test_opponent_planes_are_an_orthonormal_transform_and_planar():
+    rgb = np.random.default_rng(0).random((5, 7, 3), dtype=np.float32)
+    planes = imaging.to_opponent(rgb)
+    assert planes.shape == (5, 7, 3) and np.moveaxis(planes, 2, 0).flags.c_contiguous  # planar in memory
+    np.testing.assert_allclose(planes[..., 0], rgb.sum(axis=2) / np.sqrt(3), rtol=1e-6)  # luma
+    np.testing.assert_allclose(planes[..., 1], (rgb[..., 0] - rgb[..., 2]) / np.sqrt(2), atol=1e-6)
+    np.testing.assert_allclose(np.sum(planes**2, axis=2), np.sum(rgb**2, axis=2), rtol=1e-5)  # lengths kept
+    back = imaging.from_opponent(planes)
+    assert back.flags.c_contiguous
+    np.testing.assert_allclose(back, rgb, atol=1e-6)
+    np.testing.assert_allclose(imaging.from_opponent(np.ascontiguousarray(planes)), rgb, atol=1e-6)  # any layout
