@@ -62,7 +62,7 @@ def connect(scheduler: str | None = None, workers: int | None = None):
     quiet = logging.CRITICAL if not logging.getLogger("denoise").isEnabledFor(logging.DEBUG) else logging.WARNING
     refuse_while_bootstrapping()
     try:
-        with dask.config.set(WORKER_CONFIG), _interrupts_ignored_by_new_processes():
+        with dask.config.set(WORKER_CONFIG), _interrupts_ignored_by_new_processes(), _environment_kept():
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                    silence_logs=quiet)
     except RuntimeError as e:
@@ -84,3 +84,17 @@ def _interrupts_ignored_by_new_processes():
         yield
     finally:
         signal.signal(signal.SIGINT, saved)
+
+
+@contextlib.contextmanager
+def _environment_kept():
+    """Leave this process's environment as it was: Dask's nanny, which runs in the
+    client's process for a LocalCluster, writes its workers' pre-spawn settings
+    (our malloc settings) into ``os.environ`` before starting them."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for name in set(os.environ) - set(saved):
+            del os.environ[name]
+        os.environ.update(saved)

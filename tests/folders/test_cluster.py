@@ -43,3 +43,20 @@ def test_an_unguarded_script_is_told_to_use_the_main_guard(tmp_path):
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert r.returncode != 0
     assert 'put the call under `if __name__ == "__main__":`' in r.stderr, r.stderr[-3000:]
+
+
+def test_starting_our_cluster_leaves_the_callers_environment_as_it_was(monkeypatch):
+    # the nanny runs in this process and writes the workers' malloc settings into os.environ
+    import os
+
+    from denoise.folders import connect
+
+    for key in WORKER_MALLOC:
+        monkeypatch.delenv(key.rsplit(".", 1)[1], raising=False)
+    before = dict(os.environ)
+    c, cluster = connect(workers=1)
+    try:
+        assert dict(os.environ) == before
+    finally:
+        c.close()
+        cluster.close()
