@@ -8,9 +8,10 @@ trained on noisy/clean patch pairs, applied to whole images and folders.
 >>> clean = denoise.denoise_image(model, noisy)      # doctest: +SKIP
 """
 
+from .architecture import Architecture
 from .estimate import estimate_sigma
 from .folders import denoise_folder
-from .model import Architecture, Autoencoder, Decoder, Encoder
+from .model import Autoencoder, Decoder, Encoder
 from .modelfile import list_models, load_model, save_model
 from .pipeline import denoise_image
 from .training import TrainConfig, train

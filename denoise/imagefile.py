@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import deepcolour
 from .imaging import split_alpha, to_float
 from .png import encode_png
 from .storage import atomic_write
@@ -62,11 +63,11 @@ def _open(path, data=None) -> Image.Image:
 def _header(path) -> tuple[int, tuple[str, ...]]:
     """(width x height, band names) from the file's header, without decoding it (errors as :func:`read_image`)."""
     raw = _head(path)
-    if _is_deep_png(raw):
+    if deepcolour.is_deep_png(raw):
         bands = {2: ("R", "G", "B"), 4: ("L", "A"), 6: ("R", "G", "B", "A")}[raw[25]]
         return int.from_bytes(raw[16:20], "big") * int.from_bytes(raw[20:24], "big"), bands
-    if raw[:4] in _TIFF_MAGIC:
-        deep = _guard(lambda: _deep_tiff_header(path))
+    if raw[:4] in deepcolour.TIFF_MAGIC:
+        deep = _guard(lambda: deepcolour.deep_tiff_header(path))
         if deep is not None:
             return deep
 
@@ -75,27 +76,6 @@ def _header(path) -> tuple[int, tuple[str, ...]]:
             return im.size[0] * im.size[1], im.getbands()
 
     return _guard(lambda: read(_open(path)))
-
-
-_TIFF_MAGIC = (b"II*\0", b"MM\0*")
-
-
-def _is_deep_png(raw: bytes) -> bool:
-    """A PNG of 16 bits per channel with colour or alpha (IHDR's bit depth and colour type)."""
-    return raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 26 and raw[24] == 16 and raw[25] in (2, 4, 6)
-
-
-def _deep_tiff_header(path) -> tuple[int, tuple[str, ...]] | None:
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages[0]
-            if page.bitspersample <= 8 or page.samplesperpixel < 2:
-                return None
-            return page.imagewidth * page.imagelength, ("L", "A") if page.samplesperpixel == 2 else ("R", "G", "B")
-    except tifffile.TiffFileError as e:
-        raise ValueError(f"damaged or truncated image data ({e})") from None
 
 
 def image_pixels(path) -> int:
@@ -116,10 +96,10 @@ _MULTI_FRAME = ("PNG", "GIF", "TIFF", "WEBP")
 
 def _read_image(path, data):
     raw = data if data is not None else _head(path)
-    if _is_deep_png(raw):
+    if deepcolour.is_deep_png(raw):
         return _read_deep_png(path, data)  # 16-bit colour, which Pillow would decode as 8-bit
-    if raw[:4] in _TIFF_MAGIC:
-        deep = _read_deep_tiff(path, data)
+    if raw[:4] in deepcolour.TIFF_MAGIC:
+        deep = deepcolour.read_tiff(path, data)
         if deep is not None:
             return deep
     with _open(path, data) as im:
@@ -166,8 +146,6 @@ def _head(path) -> bytes:
 
 def _read_deep_png(path, data) -> tuple[np.ndarray, dict]:
     """A 16-bit colour PNG: pixels by imagecodecs, metadata and orientation as Pillow reads them."""
-    import imagecodecs
-
     raw = data if data is not None else Path(path).read_bytes()
     with _open(path, data) as im:
         info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
@@ -175,63 +153,7 @@ def _read_deep_png(path, data) -> tuple[np.ndarray, dict]:
     orientation = exif.pop(0x0112, 1) if exif else 1
     if exif:
         info["exif"] = exif.tobytes()
-    try:
-        a = imagecodecs.png_decode(raw)
-    except Exception as e:  # imagecodecs' own error types
-        raise ValueError(f"damaged or truncated image data ({e})") from None
-    return _oriented(_checked_deep(a), orientation), info
-
-
-def _read_deep_tiff(path, data) -> tuple[np.ndarray, dict] | None:
-    """A TIFF of more than 8 bits per sample with colour or alpha, read by tifffile
-    (Pillow reads only 16-bit gray as such); None for any other TIFF."""
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(io.BytesIO(data) if data is not None else path) as tif:
-            page = tif.pages[0]
-            if page.bitspersample <= 8 or page.samplesperpixel < 2:
-                return None
-            if len(tif.pages) > 1:
-                raise ValueError(f"the file holds {len(tif.pages)} frames (pages); denoise reads single images: "
-                                 "split it into one file per frame first")
-            a = page.asarray()
-            tags = page.tags
-            info = {}
-            if 34675 in tags:
-                info["icc_profile"] = bytes(tags[34675].value)
-            if 282 in tags and 283 in tags and getattr(tags.get(296), "value", 2) == 2:
-                info["dpi"] = tuple(float(n) / float(d) for n, d in (tags[282].value, tags[283].value))
-            orientation = int(tags[274].value) if 274 in tags else 1
-    except tifffile.TiffFileError as e:
-        raise ValueError(f"damaged or truncated image data ({e})") from None
-    return _oriented(_checked_deep(a), orientation), info
-
-
-def _checked_deep(a: np.ndarray) -> np.ndarray:
-    if a.dtype != np.uint16 or a.ndim != 3 or a.shape[2] not in (2, 3, 4):
-        raise ValueError(f"unsupported deep-colour image: dtype {a.dtype}, shape {a.shape} (supported: 16-bit "
-                         "gray+alpha, RGB, RGBA)")
-    if a.size == 0:
-        raise ValueError(f"image has no pixels (size {a.shape[1::-1]})")
-    return a
-
-
-#: EXIF orientation -> the numpy view that shows the picture upright (as Pillow's exif_transpose).
-_ORIENT = {
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: a.swapaxes(0, 1),
-    6: lambda a: np.rot90(a, -1),
-    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
-    8: lambda a: np.rot90(a, 1),
-}
-
-
-def _oriented(a: np.ndarray, orientation: int) -> np.ndarray:
-    turn = _ORIENT.get(orientation)
-    return np.ascontiguousarray(turn(a)) if turn else a
+    return deepcolour.oriented(deepcolour.decode_png(raw), orientation), info
 
 
 def _to_pil(array: np.ndarray) -> Image.Image:
@@ -260,7 +182,7 @@ def encode_image(array: np.ndarray, suffix: str, info: dict | None = None, *, jp
     if a.dtype == np.uint16 and a.ndim == 3:
         if fmt != "TIFF":
             raise ValueError(f"{fmt} holds 8 bits per channel; write 16-bit colour as PNG or TIFF")
-        return _encode_deep_tiff(a, carried)
+        return deepcolour.encode_tiff(a, carried)
     im = _to_pil(a)
     kw = {k: v for k, v in carried.items() if fmt != "BMP" or k == "dpi"}  # BMP holds no EXIF or ICC profile
     if fmt == "JPEG":
@@ -273,24 +195,6 @@ def encode_image(array: np.ndarray, suffix: str, info: dict | None = None, *, jp
         kw.update(quality=jpeg_quality)
     buf = io.BytesIO()
     im.save(buf, format=fmt, **kw)
-    return buf.getvalue()
-
-
-def _encode_deep_tiff(a: np.ndarray, carried: dict) -> bytes:
-    """16-bit colour as an uncompressed TIFF (tifffile), with its ICC profile and DPI.
-    The EXIF block is not carried: tifffile writes no EXIF directory."""
-    import tifffile
-
-    kw = {}
-    if carried.get("icc_profile"):
-        kw["iccprofile"] = carried["icc_profile"]
-    if carried.get("dpi"):
-        kw.update(resolution=tuple(float(d) for d in carried["dpi"][:2]), resolutionunit="INCH")
-    buf = io.BytesIO()
-    c = a.shape[2]
-    photometric = "minisblack" if c == 2 else "rgb"
-    extrasamples = ("unassalpha",) if c in (2, 4) else None
-    tifffile.imwrite(buf, a, photometric=photometric, extrasamples=extrasamples, **kw)
     return buf.getvalue()
 
 

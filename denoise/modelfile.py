@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import Architecture, Autoencoder
+from .architecture import Architecture
+from .model import Autoencoder
 from .patches import window1d
 from .pipeline import check_stride
 from .storage import atomic_write

@@ -54,7 +54,7 @@ import denoise
 from denoise.backends import BACKENDS
 from denoise.imagefile import list_images, read_float
 from denoise.memory import keep_freed_memory
-from denoise.model import Architecture
+from denoise.architecture import Architecture
 from denoise.modelfile import read_model_file, save_model
 
 ROOT = Path(__file__).resolve().parent.parent

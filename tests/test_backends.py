@@ -4,8 +4,9 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
+from denoise.architecture import Architecture
 from denoise.backends import BACKENDS, FortranTranspose, LayoutExpandDims, compile_mode
-from denoise.model import Architecture, Autoencoder
+from denoise.model import Autoencoder
 from denoise.training import TrainConfig, compile_step
 
 from .conftest import step_rows

@@ -11,7 +11,7 @@ from denoise import imagefile, modelfile
 from denoise.cli import main
 from denoise.metrics import psnr
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
 
 
 @pytest.fixture

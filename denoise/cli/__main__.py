@@ -1,0 +1,7 @@
+"""``python -m denoise.cli``: the ``denoise`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
