@@ -325,6 +325,7 @@ def test_version_and_the_quality_range():
     assert "choose from" not in r.stderr
 
 
+@pytest.mark.slow
 def test_a_missing_input_is_a_usage_error_in_every_command(tmp_path):
     missing = tmp_path / "nope"
     for args in (["run", missing, "-o", tmp_path / "out"], ["train", "--clean", missing, "-o", tmp_path / "m.npz",
@@ -349,6 +350,7 @@ def test_an_output_folder_inside_a_file_is_found_before_any_work(tmp_path):
     assert r.returncode == 2 and "cannot create the output folder" in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_run_writes_a_before_after_preview(tmp_path):
     src = _many(tmp_path / "in", 3)
     r = _cli("run", src, "-o", tmp_path / "out", "--workers", "1", "--sigma", "20", "--preview", tmp_path / "sheet.png")

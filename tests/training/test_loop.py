@@ -22,6 +22,7 @@ def test_same_seed_same_weights(training_photos):
     assert any(not np.array_equal(a[k], c[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(training_photos, tmp_path):
     # a constant learning rate, so that a first call with a budget of 30 steps is the
     # first half of the 60-step run (a cosine schedule follows each call's budget)
@@ -87,6 +88,7 @@ def test_bad_configs(kw, match):
 
 
 
+@pytest.mark.slow
 def test_a_time_budgeted_run_resumes_its_schedule_where_it_stopped(training_photos, tmp_path, monkeypatch):
     from denoise.training import loop
 
