@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -31,6 +32,9 @@ def main(argv=None) -> int:
             if stopped or isinstance(exc, KeyboardInterrupt):
                 print("interrupted", file=sys.stderr)
                 return 128 + (stopped[0] if stopped else signal.SIGINT)
+            if isinstance(exc, BrokenPipeError):  # the reader went away (`denoise models | head`): nothing to say
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as Python's docs advise, so
+                return 0  # that the interpreter's own flush at exit does not fail on the closed pipe again
             if isinstance(exc, (ValueError, OSError, ConnectionError)) and not args.verbose:
                 print(f"denoise {args.command}: error: {exc}", file=sys.stderr)
                 return 2

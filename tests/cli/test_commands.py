@@ -363,3 +363,12 @@ def test_run_writes_a_before_after_preview(tmp_path):
 def test_strength_out_of_range_is_a_usage_error():
     r = _cli("run", "x.png", "-o", "out", "--strength", "0")
     assert r.returncode == 2 and "strength must be a number from 0.1 to 10" in r.stderr, r.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_error():
+    # `denoise models | head -1`: the pipe closes while the command still writes
+    p = subprocess.Popen([sys.executable, "-m", "denoise.cli", "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0 and "Broken pipe" not in err and "Traceback" not in err, err
