@@ -152,7 +152,7 @@ class Autoencoder:
         arch = self.arch
         s = np.float32(arch.scale)
         if self.backend == "c":
-            # PyTensor's C backend runs the folded form slower than this one (bench_speed.py
+            # PyTensor's C backend does not fuse the folded form well (bench_speed.py
             # --section backends), so it normalises the rows as written
             x = (rows - pt.mean(rows, axis=1, keepdims=True)) * s
             if arch.noise_input:

@@ -127,9 +127,9 @@ def standard_normal(rng: np.random.Generator, shape) -> np.ndarray:
     generator.
 
     Training draws a fresh noise value for every input pixel of every
-    patch, so the draw is made cheap: a table lookup, several times faster
-    than numpy's own ``standard_normal`` (``scripts/bench_speed.py --section
-    sampler``). The levels stand for the continuous distribution: symmetric,
+    patch, so the draw is made cheap: a table lookup instead of numpy's own
+    ``standard_normal`` (what it saves: ``scripts/bench_speed.py --section
+    kernels``). The levels stand for the continuous distribution: symmetric,
     of variance 1, with no value beyond |z| = 4.32 (which N(0, 1) passes with
     probability 1.5e-5).
     """

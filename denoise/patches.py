@@ -192,9 +192,9 @@ def overlap_add(
     (-g.start[0], -g.start[1])). In place.
 
     A compiled loop that adds each patch row as one contiguous run of
-    ``size * C`` values, which the compiler vectorises; as numpy operations
-    (one per pixel of a patch, each striding over the whole accumulator)
-    the sum is several times slower (``scripts/bench_speed.py --section stages``).
+    ``size * C`` values, which the compiler vectorises, where numpy operations
+    would stride over the whole accumulator once per pixel of a patch (what it
+    saves: ``scripts/bench_speed.py --section kernels``).
     """
     p, s, c = g.size, g.stride, acc.shape[2]
     nx = g.count[1]

@@ -118,8 +118,8 @@ def denoise_planes(
     arch = model.arch
     c = x.shape[2]
     if arch.channels == 1 and c > 1:
-        # plane by plane, each made contiguous (its patches are gathered and stitched faster than
-        # those of one channel of an interleaved image); the result is planar, seen as (H, W, C)
+        # plane by plane, each made contiguous, so that each patch row is adjacent values; the
+        # result is planar, seen as (H, W, C)
         out = np.empty((c, *x.shape[:2]), np.float32)
         for k in range(c):
             plane = np.ascontiguousarray(x[:, :, k : k + 1])
@@ -224,8 +224,8 @@ def denoise_image(
     gain = 1.0
     if model.arch.noise_input:
         with stage("estimate"):
-            sigma = resolve_sigma(model, colour, sigma)  # from the image as given: integers take the exact, faster path
-        sigma = sigma * strength if strength != 1.0 else sigma
+            sigma = resolve_sigma(model, colour, sigma)  # from the image as given: integers take the exact histogram path
+        sigma = sigma * strength
     else:
         trained = _fixed_sigma(model.meta.get("noise"))
         level = sigma if sigma is not None and sigma > 0 else trained
