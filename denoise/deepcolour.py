@@ -8,7 +8,8 @@ import io
 
 import numpy as np
 
-__all__ = ["TIFF_MAGIC", "is_deep_png", "deep_tiff_header", "decode_png", "read_tiff", "oriented", "encode_tiff"]
+__all__ = ["TIFF_MAGIC", "several_frames", "is_deep_png", "deep_tiff_header", "decode_png", "read_tiff", "oriented",
+           "encode_tiff"]
 
 TIFF_MAGIC = (b"II*\0", b"MM\0*")
 
@@ -30,6 +31,12 @@ def deep_tiff_header(path) -> tuple[int, tuple[str, ...]] | None:
             return page.imagewidth * page.imagelength, ("L", "A") if page.samplesperpixel == 2 else ("R", "G", "B")
     except tifffile.TiffFileError as e:
         raise ValueError(f"damaged or truncated image data ({e})") from None
+
+
+def several_frames(n: int) -> ValueError:
+    """The refusal of a file of ``n`` frames or pages (we would denoise only the first)."""
+    return ValueError(f"the file holds {n} frames (pages); denoise reads single images: "
+                      "split it into one file per frame first")
 
 
 def decode_png(raw: bytes) -> np.ndarray:
@@ -54,8 +61,7 @@ def read_tiff(path, data) -> tuple[np.ndarray, dict] | None:
             if page.bitspersample <= 8 or page.samplesperpixel < 2:
                 return None
             if len(tif.pages) > 1:
-                raise ValueError(f"the file holds {len(tif.pages)} frames (pages); denoise reads single images: "
-                                 "split it into one file per frame first")
+                raise several_frames(len(tif.pages))
             a = page.asarray()
             tags = page.tags
             info = {}

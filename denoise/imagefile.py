@@ -105,15 +105,11 @@ def _read_image(path, data):
     with _open(path, data) as im:
         frames = getattr(im, "n_frames", 1)
         if im.format in _MULTI_FRAME and frames > 1:
-            raise ValueError(f"the file holds {frames} frames (pages); denoise reads single images: "
-                             "split it into one file per frame first")
+            raise deepcolour.several_frames(frames)
         im.load()
-        info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
-        exif = im.getexif()
-        im = ImageOps.exif_transpose(im)
-        if exif:
-            exif.pop(0x0112, None)  # orientation now applied
-            info["exif"] = exif.tobytes()
+        exif, read_info = im.getexif(), im.info
+        im = ImageOps.exif_transpose(im)  # before the orientation leaves the EXIF block
+        info = _carried(read_info, exif)
         mode = im.mode
         if mode == "P" or mode == "PA":
             im = im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
@@ -148,12 +144,21 @@ def _read_deep_png(path, data) -> tuple[np.ndarray, dict]:
     """A 16-bit colour PNG: pixels by imagecodecs, metadata and orientation as Pillow reads them."""
     raw = data if data is not None else Path(path).read_bytes()
     with _open(path, data) as im:
-        info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
         exif = im.getexif()
-    orientation = exif.pop(0x0112, 1) if exif else 1
-    if exif:
-        info["exif"] = exif.tobytes()
+        orientation = exif.get(0x0112, 1)
+        info = _carried(im.info, exif)
     return deepcolour.oriented(deepcolour.decode_png(raw), orientation), info
+
+
+def _carried(im_info: dict, exif: Image.Exif) -> dict:
+    """What :func:`write_image` carries over from a file's ``info`` and ``exif``: the
+    ICC profile, the DPI and the EXIF block, less the orientation (applied on
+    reading), which is taken out of ``exif``."""
+    info = {k: im_info[k] for k in ("icc_profile", "dpi") if im_info.get(k)}
+    if exif:
+        exif.pop(0x0112, None)
+        info["exif"] = exif.tobytes()
+    return info
 
 
 def _to_pil(array: np.ndarray) -> Image.Image:

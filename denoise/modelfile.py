@@ -211,8 +211,8 @@ def load_model(name_or_path="default", *, backend: str = "numba", data: bytes | 
     """
     path = Path(str(name_or_path)) if data is not None else model_path(name_or_path)
     meta, weights, _ = read_model_file(path, data)
+    arch = _architecture(meta, path)  # checked by read_model_file already: this cannot fail
     try:
-        arch = Architecture.from_dict(meta.get("architecture") or {})
         model = Autoencoder(arch, weights=weights, backend=backend, meta=_public_meta(meta))
     except (TypeError, ValueError) as e:
         raise ModelFileError(f"model file {path}: {e}") from None

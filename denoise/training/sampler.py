@@ -8,6 +8,7 @@ import numpy as np
 from ..model import Architecture
 from ..noise import Noise
 from ..patches import DIHEDRAL, dihedral
+from .crops import CameraCrops
 
 __all__ = ["PatchSampler", "MixedSampler", "make_sampler"]
 
@@ -146,8 +147,6 @@ def make_sampler(clean, arch: Architecture, noises: list[Noise], noisy=None, aug
     """The sampler for a noise mixture: white-noise components draw patch by patch
     (:class:`PatchSampler`), camera noise from whole crops (:class:`CameraCrops`);
     paired ``noisy`` images take one :class:`PatchSampler`."""
-    from .crops import CameraCrops
-
     if noisy is not None:
         return PatchSampler(clean, arch, noises[0], noisy, augment)
     samplers = [CameraCrops(clean, arch, n, augment=augment) if n.kind == "camera" else PatchSampler(clean, arch, n, None, augment)
