@@ -60,14 +60,15 @@ def _open(path, data=None) -> Image.Image:
         return Image.open(io.BytesIO(data) if data is not None else path)
 
 
-def _header(path) -> tuple[int, tuple[str, ...]]:
-    """(width x height, band names) from the file's header, without decoding it (errors as :func:`read_image`)."""
-    raw = _head(path)
+def _header(path, data: bytes | None = None) -> tuple[int, tuple[str, ...]]:
+    """(width x height, band names) from the file's header (or its ``data``), without
+    decoding it (errors as :func:`read_image`)."""
+    raw = data[:32] if data is not None else _head(path)
     if deepcolour.is_deep_png(raw):
         bands = {2: ("R", "G", "B"), 4: ("L", "A"), 6: ("R", "G", "B", "A")}[raw[25]]
         return int.from_bytes(raw[16:20], "big") * int.from_bytes(raw[20:24], "big"), bands
     if raw[:4] in deepcolour.TIFF_MAGIC:
-        deep = _guard(lambda: deepcolour.deep_tiff_header(path))
+        deep = _guard(lambda: deepcolour.deep_tiff_header(io.BytesIO(data) if data is not None else path))
         if deep is not None:
             return deep
 
@@ -75,18 +76,19 @@ def _header(path) -> tuple[int, tuple[str, ...]]:
         with im:
             return im.size[0] * im.size[1], im.getbands()
 
-    return _guard(lambda: read(_open(path)))
+    return _guard(lambda: read(_open(path, data)))
 
 
-def image_pixels(path) -> int:
-    """Width x height from the file's header, without decoding it (errors as :func:`read_image`)."""
-    return _header(path)[0]
+def image_pixels(path, data: bytes | None = None) -> int:
+    """Width x height from the file's header (or its ``data``), without decoding it
+    (errors as :func:`read_image`)."""
+    return _header(path, data)[0]
 
 
-def image_work(path) -> int:
+def image_work(path, data: bytes | None = None) -> int:
     """The pixel-planes a denoiser works through for this file, from its header:
     width x height, x 3 for colour (palette images become colour; alpha costs nothing)."""
-    pixels, bands = _header(path)
+    pixels, bands = _header(path, data)
     return pixels * (1 if bands in (("L",), ("L", "A"), ("I",), ("F",), ("1",)) else 3)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import PurePosixPath
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .imagefile import read_image, write_image
+from . import remote
+from .imagefile import encode_image, read_image
 from .imaging import split_alpha
 
 __all__ = ["contact_sheet", "PREVIEW_FILES"]
@@ -36,20 +37,20 @@ def _centre(a: np.ndarray, size: int) -> np.ndarray:
     return a[y : y + size, x : x + size]
 
 
-def contact_sheet(pairs, path, *, size: int = 256) -> int:
-    """Write a PNG of each (before, after) pair of image files side by side, the
-    same central crop of at most ``size`` pixels a side, captioned with the file
-    name; at most :data:`PREVIEW_FILES` rows. Returns how many rows it holds."""
+def contact_sheet(pairs, path, *, size: int = 256, storage_options: dict | None = None) -> int:
+    """Write a PNG of each (before, after) pair of image files (paths or URLs) side
+    by side, the same central crop of at most ``size`` pixels a side, captioned
+    with the file name; at most :data:`PREVIEW_FILES` rows. Returns how many rows it holds."""
     rows = []
     for before, after in list(pairs)[:PREVIEW_FILES]:
-        a, _ = read_image(before)
-        b, _ = read_image(after)
+        a, _ = read_image(before, remote.read_bytes(before, storage_options))
+        b, _ = read_image(after, remote.read_bytes(after, storage_options))
         a, b = _centre(_display(a), size), _centre(_display(b), size)
         h, w = max(a.shape[0], b.shape[0]), a.shape[1] + b.shape[1] + 4
         row = Image.new("RGB", (w, h + _LABEL), "white")
         row.paste(Image.fromarray(np.ascontiguousarray(a)), (0, _LABEL))
         row.paste(Image.fromarray(np.ascontiguousarray(b)), (a.shape[1] + 4, _LABEL))
-        ImageDraw.Draw(row).text((2, 2), f"{Path(before).name}: before | after", fill="black")
+        ImageDraw.Draw(row).text((2, 2), f"{PurePosixPath(str(before)).name}: before | after", fill="black")
         rows.append(row)
     if not rows:
         raise ValueError("no finished files to preview")
@@ -58,5 +59,6 @@ def contact_sheet(pairs, path, *, size: int = 256) -> int:
     for r in rows:
         sheet.paste(r, (0, y))
         y += r.height + 4
-    write_image(path, np.asarray(sheet))
+    path = remote.location(path)
+    remote.write_bytes(path, encode_image(np.asarray(sheet), PurePosixPath(str(path)).suffix or ".png"), storage_options)
     return len(rows)

@@ -77,6 +77,7 @@ def cmd_run(args) -> int:
             recursive=args.recursive, fmt=args.format, jpeg_quality=args.jpeg_quality, tile_megapixels=args.tile,
             overwrite=args.overwrite, workers=args.workers, scheduler=args.scheduler,
             progress=False if args.quiet else None, report=args.report,
+            storage_options=args.storage_options, shared_storage=args.shared_storage,
         )
     except ReportError as exc:  # the work is done: say what failed, then why the report is missing
         entries, report_error = exc.entries, exc
@@ -93,7 +94,7 @@ def cmd_run(args) -> int:
         from ..preview import contact_sheet
 
         pairs = [(e["file"], e["output"]) for e in entries if e["status"] in ("done", "skipped")]
-        rows = contact_sheet(pairs, args.preview)
+        rows = contact_sheet(pairs, args.preview, storage_options=args.storage_options)
         if not args.quiet:
             print(f"wrote a before/after sheet of {rows} file(s) to {args.preview}", file=sys.stderr)
     return 1 if failed else 0

@@ -53,6 +53,18 @@ def _quality(text: str) -> int:
     return q
 
 
+def _json_object(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"--storage-options takes a JSON object ({e}); got {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"--storage-options takes a JSON object such as '{{\"anon\": true}}'; got {text!r}")
+    return value
+
+
 def _positive(kind):
     def parse(text):
         try:
@@ -117,9 +129,10 @@ def _add_train(sub) -> None:
 
 def _add_run(sub, formats, ensembles) -> None:
     r = sub.add_parser("run", help="denoise image files and folders")
-    r.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
-    r.add_argument("-o", "--output", required=True, type=Path, help="output folder")
-    r.add_argument("--model", default="default", help="shipped model name or model file (default: %(default)s)")
+    r.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files or folders, or URLs of objects and prefixes (s3://bucket/scans/, gs://..., az://...)")
+    r.add_argument("-o", "--output", required=True, help="output folder or URL prefix")
+    r.add_argument("--model", default="default", help="shipped model name, model file or URL (default: %(default)s)")
     r.add_argument("--sigma", type=_sigma, default=None, help="noise level in 8-bit units (25 = 25/255), or auto (default)")
     r.add_argument("--stride", type=_positive(int), help="patch stride (default: the model's)")
     r.add_argument("--ensemble", type=int, choices=ensembles, default=1,
@@ -130,8 +143,8 @@ def _add_run(sub, formats, ensembles) -> None:
     r.add_argument("--recursive", action="store_true", help="include sub-folders, mirrored in the output")
     r.add_argument("--format", choices=formats, default="keep", help="output format (default: keep the input's)")
     r.add_argument("--jpeg-quality", type=_quality, default=95, metavar="Q", help="JPEG/WebP quality, 1 to 100 (default: 95)")
-    r.add_argument("--report", type=Path, help="write a JSON report of every file")
-    r.add_argument("--preview", type=Path, metavar="SHEET.png",
+    r.add_argument("--report", help="write a JSON report of every file (a path or URL)")
+    r.add_argument("--preview", metavar="SHEET.png",
                    help="write a before/after contact sheet of the files done (the first 12)")
     r.add_argument("--overwrite", action="store_true", help="redo outputs already done with the same model and settings")
     r.add_argument("--tile", type=_positive(float), default=4.0, metavar="MP",
@@ -139,6 +152,12 @@ def _add_run(sub, formats, ensembles) -> None:
     r.add_argument("--workers", type=_positive(int), help="local worker processes (default: one per core)")
     r.add_argument("--scheduler", metavar="ADDRESS",
                    help="use an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
+    r.add_argument("--storage-options", type=_json_object, metavar="JSON",
+                   help='fsspec options for every URL, e.g. \'{"client_kwargs": {"endpoint_url": "http://minio:9000"}}\' '
+                        "(default: credentials from the environment and config files)")
+    r.add_argument("--shared-storage", action="store_true",
+                   help="the --scheduler cluster's workers see this machine's local paths: they read and write local "
+                        "files themselves (our local cluster always does; URLs always are)")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 

@@ -2,7 +2,8 @@
 
 Files go largest first, so a bar counting files would show a rate that
 rises as the run goes on and an ETA far too long; counting the megapixel
-planes each file holds (from its header) keeps both steady.
+planes each file holds (from its header) keeps both steady. Where the client
+reads no input (URLs), the bar counts the inputs' megabytes instead.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ __all__ = ["Progress"]
 
 
 class Progress:
-    """A tqdm bar over ``work`` (job -> pixel planes) with the files done beside it."""
+    """A tqdm bar over ``work`` (job -> pixel planes, or bytes with ``unit="MB"``) with the files done beside it."""
 
-    def __init__(self, work: dict, files: int, done: int, *, show: bool, stream=None):
+    def __init__(self, work: dict, files: int, done: int, *, show: bool, stream=None, unit: str = "MP"):
         from tqdm.auto import tqdm
 
         self.work, self.files, self.done = work, files, done
         self.total = sum(max(w, 0) for w in work.values()) / 1e6
         self.megapixels = 0.0
-        self.bar = tqdm(total=round(self.total, 2), disable=not show, unit="MP", dynamic_ncols=True, file=stream,
-                        bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} MP [{elapsed}<{remaining}, {rate_fmt}{postfix}]")
+        self.bar = tqdm(total=round(self.total, 2), disable=not show, unit=unit, dynamic_ncols=True, file=stream,
+                        bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} " + unit
+                                   + " [{elapsed}<{remaining}, {rate_fmt}{postfix}]")
         self._postfix()
 
     def file_done(self, job) -> None:

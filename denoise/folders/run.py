@@ -1,27 +1,35 @@
 """``denoise_folder``: plan the outputs, skip what is done, run the rest on Dask, report.
 
-The client owns the file system: it reads input bytes and writes every
-output atomically, so workers need no access to the folders (any Dask
-cluster works) and an input can never be written to. Workers decode,
-denoise and encode. The model travels once per worker as its file bytes
+Inputs, the output folder, the report and the model file are local paths or
+fsspec URLs (:mod:`denoise.remote`). Workers read the inputs and write the
+outputs themselves where they can reach them: URLs (other than ``memory://``,
+which lives in one process), and local paths when the cluster is our own
+LocalCluster or the caller says the workers share the file system
+(``shared_storage``). Otherwise the client reads every input and writes every
+output, so any Dask cluster works. Either way the client lists, schedules and
+keeps the manifest and report, outputs are written atomically, and no input is
+ever written to. The model travels once per worker as its file bytes
 (``Client.scatter(..., broadcast=True)``) and is loaded and compiled once per
 worker process, never pickled as a compiled function.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
+import secrets
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from .. import remote
 from ..imagefile import IMAGE_SUFFIXES
 from ..modelfile import load_model, model_path
 from ..pipeline import check_ensemble, check_strength, check_stride
-from ..storage import atomic_write
 from .cluster import connect, refuse_while_bootstrapping
 from .lock import output_lock
 from .manifest import Manifest, remove_stale_temporaries
@@ -55,19 +63,22 @@ def denoise_folder(
     client=None,
     progress: bool | None = None,
     report=None,
+    storage_options: dict | None = None,
+    shared_storage: bool = False,
 ) -> list[dict]:
     """Denoise image files and folders into ``output`` on Dask.
 
     Parameters
     ----------
-    inputs : list of paths
-        Image files and folders (with ``recursive``, sub-folders too,
-        mirrored in ``output``). ``output`` itself is never read as input.
-    output : path
-        Output folder, created if needed. Finished outputs are recorded in
-        its ``.denoise-manifest.jsonl``; a rerun skips them unless the
-        model, settings or input changed, or ``overwrite``.
-    model : str or path
+    inputs : list of paths or URLs
+        Image files and folders, or fsspec URLs of objects and prefixes
+        (``s3://bucket/scans/``); with ``recursive``, sub-folders too,
+        mirrored in ``output``. ``output`` itself is never read as input.
+    output : path or URL
+        Output folder or prefix, created if needed. Finished outputs are
+        recorded in its manifest (:mod:`denoise.folders.manifest`); a rerun
+        skips them unless the model, settings or input changed, or ``overwrite``.
+    model : str, path or URL
         Shipped model name or model file.
     sigma, stride, ensemble, strength : optional
         As for :func:`denoise.denoise_image` (sigma in [0, 1] units).
@@ -81,8 +92,15 @@ def denoise_folder(
         ``client`` uses an existing :class:`distributed.Client`.
     progress : bool, optional
         A tqdm bar (default: when standard error is a terminal).
-    report : path, optional
+    report : path or URL, optional
         Write the report as JSON.
+    storage_options : dict, optional
+        fsspec options for every URL (credentials, ``client_kwargs``'s
+        ``endpoint_url``, ...); they travel to the workers with the tasks.
+        Without them each file system's library finds credentials itself.
+    shared_storage : bool
+        The cluster's workers see this machine's local paths (a shared file
+        system): they read and write local files themselves.
 
     Returns
     -------
@@ -94,29 +112,34 @@ def denoise_folder(
     if not tile_megapixels > 0:
         raise ValueError(f"tile size must be positive; got {tile_megapixels} megapixels")
     t_start = time.perf_counter()
-    output = Path(output)
-    local, model_data, sha = _checked_model(model, stride, ensemble, strength)
+    output = remote.canonical(output, storage_options)
+    report = remote.location(report) if report is not None else None
+    local, model_data, sha = _checked_model(model, stride, ensemble, strength, storage_options)
     settings = Settings(sigma, stride, fmt, jpeg_quality, int(tile_megapixels * 1e6), ensemble, float(strength))
     key = settings.key(sha)
-    jobs, problems = plan(inputs, output, recursive=recursive, fmt=fmt)
+    jobs, problems = plan(inputs, output, recursive=recursive, fmt=fmt, options=storage_options)
     if not jobs and not problems:
         raise ValueError(f"no image files in {', '.join(map(str, inputs))} (looked for {', '.join(IMAGE_SUFFIXES)})")
     if not jobs and all(why == "no such file or folder" for _, why in problems):
         raise ValueError(f"no such file or folder: {', '.join(f for f, _ in problems)}")
-    _check_writable(output, report)
-    with output_lock(output):
+    _check_writable(output, report, storage_options)
+    urls = any(remote.is_url(w) for w in [output, *(j.src for j in jobs)])
+    own_cluster = client is None and not (scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"))
+    with (contextlib.nullcontext() if remote.is_url(output) else output_lock(output)):
         remove_stale_temporaries(output)
-        manifest = Manifest.load(output)
+        manifest = Manifest.load(output, storage_options)
         entries = [{"file": f, "status": "failed", "reason": why} for f, why in problems]
-        todo, work = largest_first(_not_done(jobs, manifest, key, overwrite, entries))
+        todo, work = largest_first(_not_done(jobs, manifest, key, overwrite, entries), by_size=urls)
         own, lost = None, []
         show = progress if progress is not None else sys.stderr.isatty()
-        bar = Progress(work, len(jobs), len(jobs) - len(todo), show=show)
+        bar = Progress(work, len(jobs), len(jobs) - len(todo), show=show, unit="MB" if urls else "MP")
         try:
             if todo:
                 if client is None:
                     client, own = connect(scheduler, workers)
-                lost = Runner(client, local, model_data, sha, settings, key, manifest, entries, bar).run(todo)
+                worker_io = workers_reach([output, *(j.src for j in todo)], own_cluster or shared_storage)
+                lost = Runner(client, local, model_data, sha, settings, key, manifest, entries, bar,
+                              options=storage_options, worker_io=worker_io).run(todo)
                 if lost:
                     log.warning(_LOST, len(lost))
         finally:
@@ -132,7 +155,7 @@ def denoise_folder(
         if lost:
             doc["note"] = _LOST % len(lost)
         try:
-            atomic_write(report, json.dumps(doc, indent=1).encode())
+            remote.write_bytes(report, json.dumps(doc, indent=1).encode(), storage_options)
         except OSError as e:
             raise ReportError(f"cannot write the report {report}: {e.strerror or e}", entries) from None
     return entries
@@ -146,9 +169,29 @@ class ReportError(OSError):
         self.entries = entries
 
 
-def _check_writable(output: Path, report) -> None:
+def workers_reach(locations, local_paths_shared: bool) -> bool:
+    """Whether the workers can read and write all ``locations`` themselves: URLs
+    whose files live beyond one process, and local paths when they share them."""
+    return all(remote.protocol(w) not in remote.PROCESS_LOCAL if remote.is_url(w) else local_paths_shared
+               for w in locations)
+
+
+def _check_writable(output, report, options=None) -> None:
     """Make ``output`` and check that it, and the report's folder, take new files:
     before any work, so that a run never denoises everything only to fail to write it."""
+    if remote.is_url(output):
+        probe = remote.join(output, f".denoise-probe-{secrets.token_hex(4)}")
+        try:
+            remote.write_bytes(probe, b"", options)
+            fs, path = remote.filesystem(probe, options)
+            fs.rm_file(path)
+        except (OSError, PermissionError) as e:
+            raise ValueError(f"cannot write to the output {output}: {e}") from None
+    else:
+        _check_local_writable(output, None if report is None or remote.is_url(report) else Path(report))
+
+
+def _check_local_writable(output: Path, report) -> None:
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -172,11 +215,11 @@ def _check_writable(output: Path, report) -> None:
 _LOST = "%d worker(s) were lost during the run; Dask re-ran their tasks on the others"
 
 
-def _checked_model(model, stride, ensemble, strength):
+def _checked_model(model, stride, ensemble, strength, options=None):
     """``(model, file bytes, sha256)``, with the model file and the settings that
     depend on it checked here, before any cluster starts or any worker sees them."""
-    model_file = model_path(model)
-    data = model_file.read_bytes()
+    model_file = str(model) if remote.is_url(str(model)) else model_path(model)
+    data = remote.read_bytes(model_file, options)
     local = load_model(model_file, data=data)
     if stride is not None:
         check_stride(local, stride)

@@ -2,24 +2,31 @@
 
 A task's own error (a bad file) comes back as a value, ``(False, (reason,
 traceback))``, so workers do not log expected failures; :class:`TaskFailed`
-carries it on the client.
+carries it on the client. :func:`denoise_files` reads and writes the files
+itself and returns one small record per file.
 """
 
 from __future__ import annotations
 
 import collections
 import functools
+import time
 import traceback
+from pathlib import PurePosixPath
 
 import numpy as np
 
-from ..imagefile import encode_image, read_image
+from .. import remote
+from ..imagefile import encode_image, image_pixels, read_image
 from ..modelfile import load_model
 from ..pipeline import denoise_image
 from ..stages import stage
+from .manifest import signature
+from .plan import is_within
 from .settings import Settings
+from .tiling import denoise_in_tiles
 
-__all__ = ["MODEL_CACHE_SIZE", "TaskFailed", "denoise_bytes", "denoise_tile", "reason"]
+__all__ = ["MODEL_CACHE_SIZE", "TaskFailed", "denoise_bytes", "denoise_tile", "denoise_files", "reason"]
 
 
 #: Compiled models a worker process keeps, most recently used first: a run
@@ -83,6 +90,68 @@ def denoise_tile(sha: str, model_data: bytes, tile: np.ndarray, core: tuple, sig
         out = denoise_image(_model(sha, model_data), tile, sigma, **settings.options())
     (y0, y1), (x0, x1) = core
     return out[y0:y1, x0:x1]
+
+
+def denoise_files(sha: str, model_data: bytes, items: list, settings: Settings, options: dict | None) -> list[dict]:
+    """Task: read, denoise, encode and write each of ``items``, ``(src, dst, outdir,
+    source)`` (locations as :mod:`denoise.remote` takes them; ``source`` the input's
+    signature from its listing, or None to take a local file's here, before
+    reading it). Images larger than the settings' tile size are denoised tile by
+    tile. One record per item: ``ok``, and ``reason``/``details`` or ``source``,
+    ``written`` (:func:`denoise.remote.write_bytes`), ``megapixels``, ``seconds``,
+    ``note``, ``changed`` (the local input changed while being denoised)."""
+    records = []
+    for src, dst, outdir, source in items:
+        t0 = time.perf_counter()
+        try:
+            rec = _denoise_file(_model(sha, model_data), src, dst, outdir, source, settings, options)
+        except Exception as exc:
+            rec = {"ok": False, "reason": reason(exc), "details": traceback.format_exc()}
+        rec["seconds"] = time.perf_counter() - t0
+        records.append(rec)
+    return records
+
+
+def _denoise_file(model, src, dst, outdir, source, settings: Settings, options) -> dict:
+    local = not remote.is_url(src)
+    if source is None:
+        source = signature(src)  # before reading: a change while in flight shows at the next run
+    with stage("read"):
+        data = remote.read_bytes(src, options)
+    with stage("decode"):
+        image, info = read_image(str(src), data)
+    with stage("denoise"):
+        if image_pixels(str(src), data) > settings.tile_pixels:
+            out = denoise_in_tiles(model, image, settings.tile_pixels, settings.sigma, settings.options())
+        else:
+            out = denoise_image(model, image, settings.sigma, **settings.options())
+    with stage("encode"):
+        encoded = encode_image(out, PurePosixPath(str(dst)).suffix, info, jpeg_quality=settings.jpeg_quality)
+    with stage("write"):
+        if not remote.is_url(dst):
+            check_inside(dst, outdir)
+        written = remote.write_bytes(dst, encoded, options)
+    rec = {"ok": True, "source": list(source), "written": written, "megapixels": image.shape[0] * image.shape[1] / 1e6}
+    if info.get("converted"):
+        rec["note"] = info["converted"]
+    rec["changed"] = local and input_changed(src, source)
+    return rec
+
+
+def check_inside(dst, outdir) -> None:
+    """Make a local output's folder; refuse an output that would land outside ``outdir`` (a symbolic link)."""
+    dst = remote.local_path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if not is_within(dst.parent, remote.local_path(outdir)) or dst.is_symlink():
+        raise ValueError(f"output {dst} would land outside the output folder (a symbolic link?)")
+
+
+def input_changed(path, source: list) -> bool:
+    """Whether the local file at ``path`` is no longer the one whose signature was ``source``."""
+    try:
+        return signature(path) != list(source)
+    except OSError:
+        return True
 
 
 def reason(exc: BaseException) -> str:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["tiles"]
+import numpy as np
+
+from ..pipeline import denoise_image, resolve_sigma
+
+__all__ = ["tiles", "tile_boxes", "denoise_in_tiles"]
 
 
 def tiles(shape: tuple[int, int], tile_pixels: int, stride: int, reach: int):
@@ -28,4 +32,24 @@ def tiles(shape: tuple[int, int], tile_pixels: int, stride: int, reach: int):
             ox0 = max(0, (cx - reach) // stride * stride)
             oy1, ox1 = min(h, cy1 + reach), min(w, cx1 + reach)
             out.append((((oy0, oy1), (ox0, ox1)), ((cy - oy0, cy1 - oy0), (cx - ox0, cx1 - ox0))))
+    return out
+
+
+def tile_boxes(shape: tuple[int, int], tile_pixels: int, model, stride: int | None):
+    """:func:`tiles` for ``model``: ``(outer slices, core slices in the tile, core box in the image)``."""
+    arch = model.arch
+    out = []
+    for ((y0, y1), (x0, x1)), core in tiles(shape, tile_pixels, stride or model.stride, arch.patch + arch.context - 1):
+        box = (y0 + core[0][0], y0 + core[0][1], x0 + core[1][0], x0 + core[1][1])
+        out.append(((slice(y0, y1), slice(x0, x1)), (slice(*core[0]), slice(*core[1])), box))
+    return out
+
+
+def denoise_in_tiles(model, image: np.ndarray, tile_pixels: int, sigma, options: dict) -> np.ndarray:
+    """Denoise ``image`` tile by tile (working memory of one tile), with one ``sigma``
+    for all (:func:`denoise.pipeline.resolve_sigma`): the same pixels as whole."""
+    sigma = resolve_sigma(model, image, sigma)
+    out = np.empty_like(image)
+    for outer, core, (y0, y1, x0, x1) in tile_boxes(image.shape[:2], tile_pixels, model, options.get("stride")):
+        out[y0:y1, x0:x1] = denoise_image(model, image[outer], sigma, **options)[core]
     return out

@@ -15,6 +15,8 @@ from denoise import imagefile, modelfile
 from denoise.folders import connect, denoise_folder
 from denoise.memory import peak_rss_mb
 
+from .conftest import dask_cluster
+
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
 
 
@@ -124,23 +126,7 @@ def test_tiled_equals_untiled(client, tmp_path, default_model, ensemble):
 
 @pytest.mark.slow
 def test_external_scheduler_and_worker(photos, tmp_path):
-    sched_file = tmp_path / "scheduler.json"
-    bindir = Path(sys.executable).parent
-    dask = str(bindir / "dask") if (bindir / "dask").exists() else "dask"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(sched_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
-    try:
-        deadline = time.time() + 60
-        while not sched_file.exists() and time.time() < deadline:
-            time.sleep(0.2)
-        address = json.loads(sched_file.read_text())["address"]
-        procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
-        from distributed import Client
-
-        with Client(address, timeout="30s") as c:
-            c.wait_for_workers(1, timeout=60)
+    with dask_cluster(tmp_path, 1) as (address, _):
         out = tmp_path / "out"
         entries = denoise_folder([photos], out, scheduler=address, sigma=20 / 255, progress=False)
         assert {e["status"] for e in entries} == {"done"}
@@ -148,11 +134,6 @@ def test_external_scheduler_and_worker(photos, tmp_path):
         denoise_folder([photos], local, sigma=20 / 255, workers=1, progress=False)
         for name in ("bee.png", "palette.png"):
             assert (out / name).read_bytes() == (local / name).read_bytes()
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
 
 
 @pytest.mark.slow
@@ -178,37 +159,18 @@ def _grays(folder: Path, n: int, size=(120, 150)) -> Path:
     return folder
 
 
-def _start(cmd, env):
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-
-
 @pytest.mark.slow
 def test_killed_worker_tasks_are_rerun(tmp_path):
     src = _grays(tmp_path / "in", 16)
-    bindir = Path(sys.executable).parent
-    dask = str(bindir / "dask") if (bindir / "dask").exists() else "dask"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    sched_file = tmp_path / "s.json"
-    procs = [_start([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                     "--scheduler-file", str(sched_file)], env)]
-    try:
-        deadline = time.time() + 60
-        while not sched_file.exists() and time.time() < deadline:
-            time.sleep(0.2)
-        address = json.loads(sched_file.read_text())["address"]
-        workers = [_start([dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"], env) for _ in range(2)]
-        procs += workers
-        from distributed import Client
-
-        with Client(address, timeout="30s") as c:
-            c.wait_for_workers(2, timeout=60)
+    with dask_cluster(tmp_path, 2, nanny=False) as (address, workers):
         out = tmp_path / "out"
         result = {}
         t = threading.Thread(target=lambda: result.update(entries=denoise_folder(
             [src], out, scheduler=address, sigma=20 / 255, progress=False, report=tmp_path / "r.json")))
         t.start()
         manifest = out / ".denoise-manifest.jsonl"
-        while time.time() < deadline + 120 and (not manifest.exists() or len(manifest.read_text().splitlines()) < 2):
+        deadline = time.time() + 180
+        while time.time() < deadline and (not manifest.exists() or len(manifest.read_text().splitlines()) < 2):
             time.sleep(0.05)
         workers[0].kill()  # SIGKILL, mid-run
         t.join(timeout=300)
@@ -219,10 +181,6 @@ def test_killed_worker_tasks_are_rerun(tmp_path):
         denoise_folder([src], ref, sigma=20 / 255, workers=1, progress=False)
         for f in ref.glob("*.png"):
             assert (out / f.name).read_bytes() == f.read_bytes()
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait(timeout=30)
 
 
 @pytest.mark.slow
