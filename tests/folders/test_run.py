@@ -68,6 +68,21 @@ def test_folder_equals_denoise_image_file_by_file(client, photos, tmp_path, defa
     np.testing.assert_array_equal(alpha_out[..., 3], alpha_in[..., 3])
 
 
+def test_workers_reading_shared_files_write_what_the_client_would(client, photos, tmp_path):
+    # the same cluster, once shipping bytes from the client and once with the workers doing the I/O
+    shipped, shared = tmp_path / "shipped", tmp_path / "shared"
+    a = denoise_folder([photos], shipped, recursive=True, sigma=20 / 255, client=client, progress=False)
+    b = denoise_folder([photos], shared, recursive=True, sigma=20 / 255, client=client, progress=False,
+                       shared_storage=True)
+    assert [e["status"] for e in a] == [e["status"] for e in b] == ["done"] * 5
+    assert [e.get("note") for e in a] == [e.get("note") for e in b]
+    manifest = ".denoise-manifest.jsonl"
+    assert {k: v for k, v in _checksums(shipped).items() if k != manifest} == {
+        k: v for k, v in _checksums(shared).items() if k != manifest}
+    again = denoise_folder([photos], shared, recursive=True, sigma=20 / 255, client=client, progress=False)
+    assert {e["status"] for e in again} == {"skipped"}  # the workers' records resume a client-mode rerun
+
+
 def test_rerun_skips_finished_files_and_redoes_changed_ones(client, photos, tmp_path):
     out = tmp_path / "out"
     denoise_folder([photos], out, client=client, progress=False)
