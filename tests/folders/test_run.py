@@ -141,7 +141,7 @@ def test_tiled_equals_untiled(client, tmp_path, default_model, ensemble):
 
 @pytest.mark.slow
 def test_external_scheduler_and_worker(photos, tmp_path):
-    with dask_cluster(tmp_path, 1) as (address, _):
+    with dask_cluster(1) as (address, _):
         out = tmp_path / "out"
         entries = denoise_folder([photos], out, scheduler=address, sigma=20 / 255, progress=False)
         assert {e["status"] for e in entries} == {"done"}
@@ -177,7 +177,7 @@ def _grays(folder: Path, n: int, size=(120, 150)) -> Path:
 @pytest.mark.slow
 def test_killed_worker_tasks_are_rerun(tmp_path):
     src = _grays(tmp_path / "in", 16)
-    with dask_cluster(tmp_path, 2, nanny=False) as (address, workers):
+    with dask_cluster(2, nanny=False) as (address, workers):
         out = tmp_path / "out"
         result = {}
         t = threading.Thread(target=lambda: result.update(entries=denoise_folder(

@@ -121,7 +121,7 @@ def test_an_external_cluster_reads_and_writes_the_bucket_and_survives_a_killed_w
     name, fs = bucket
     src, expected = reference
     _upload(fs, src, f"{name}/in")
-    with dask_cluster(tmp_path, 2, nanny=False) as (address, workers):
+    with dask_cluster(2, nanny=False) as (address, workers):
         result = {}
         run = threading.Thread(target=lambda: result.update(entries=denoise_folder(
             [f"s3://{name}/in"], f"s3://{name}/out", scheduler=address, sigma=SIGMA, progress=False,
