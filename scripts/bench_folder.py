@@ -21,6 +21,16 @@ malloc    our workers' glibc malloc settings (``denoise.folders.WORKER_MALLOC``)
 endgame   a run's last files split into tiles among the workers
           (``denoise.folders.runner.ENDGAME_FILES``) against sent whole, on
           folders of 1, 2 and 3 photos of 2 MP, in one cluster.
+bucket    bucket to bucket on a local S3 server (moto, ``scripts/services.py``)
+          and an external cluster (``dask scheduler`` + ``dask worker``
+          processes): a folder of ``--small`` small images (half gray, half
+          RGB) and ``--big`` large gray ones, with 1 and with 2 workers: Mpix/s,
+          the 2-vs-1 ratio, each process's share of the run's CPU time (client,
+          scheduler, workers; the S3 server apart), peak memory per worker, and
+          per worker peak memory against the size of one image. Then the
+          safety checks at this scale: a worker SIGKILLed mid-run, and a
+          client (``denoise run``) SIGKILLed mid-run and rerun; the outputs
+          must be all there and equal the first run's (same ETags).
 
 Every section's output goes to ``docs/performance.md`` (``--no-record``: print
 only). Inputs are made in a temporary folder from a sample photo tiled to size.
@@ -47,6 +57,7 @@ import benchkit as bk
 import numpy as np
 
 from denoise.folders import WORKER_CONFIG, WORKER_MALLOC, denoise_folder, runner
+from denoise.imagefile import image_pixels
 from denoise.memory import peak_rss_mb
 from denoise.stages import collect
 
@@ -59,6 +70,9 @@ def add_arguments(ap):
     ap.add_argument("--model", default="default", help="model (default: %(default)s)")
     ap.add_argument("--workers", type=int, default=os.cpu_count(), help="N, the workers of a full cluster (default: cores)")
     ap.add_argument("--files", type=int, help="photos in the folder (default: 8, 4 with --quick)")
+    ap.add_argument("--small", type=int, help="bucket: small images (default: 2000, 300 with --quick)")
+    ap.add_argument("--big", type=float, nargs="*", help="bucket: megapixels of each large image (default: 50 50, "
+                                                         "12 with --quick)")
 
 
 @contextlib.contextmanager
@@ -239,7 +253,141 @@ def endgame(args):
                   f"{np.median(ratio):.3f}x the time (median of per-round ratios, {ratio.min():.3f}-{ratio.max():.3f})")
 
 
-SECTIONS = {"scaling": scaling, "sizes": sizes, "malloc": malloc, "endgame": endgame}
+def _cpu_seconds(pids) -> float:
+    """CPU seconds (user + system) used so far by the processes ``pids`` and their children."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _bucket_inputs(folder: Path, small: int, big: list) -> float:
+    """Small images (96 x 128, half gray, half RGB) and large gray ones; returns their megapixels."""
+    folder.mkdir(parents=True)
+    for i in range(small):
+        bk.save_png(bk.noisy_photo(96 * 128 / 1e6, gray=i % 2 == 0, seed=i), folder / f"s{i:05d}.png")
+    for i, mp in enumerate(big):
+        bk.save_png(bk.noisy_photo(mp, gray=True, seed=i), folder / f"big{i}.png")
+    return sum(image_pixels(p.name, p.read_bytes()) for p in folder.iterdir()) / 1e6
+
+
+def _etags(fs, prefix: str) -> dict:
+    fs.invalidate_cache()
+    found = fs.find(prefix, detail=True) if fs.exists(prefix) else {}
+    return {k.rsplit("/", 1)[-1]: v.get("ETag") for k, v in found.items() if "/.denoise-" not in k}
+
+
+def bucket(args):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    import s3fs
+    from distributed import Client
+    from services import dask_cluster, s3_server
+
+    env = {**bk.WORKER_ENV, "PYTHONPATH": str(bk.ROOT / "scripts")}  # the workers run benchkit's warm-up
+    small = args.small if args.small is not None else (300 if args.quick else 2000)
+    big = args.big if args.big is not None else ([12.0] if args.quick else [50.0, 50.0])
+    with tempfile.TemporaryDirectory() as tmp, s3_server() as s3:
+        tmp, opts = Path(tmp), s3.options
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            mp_total = pool.submit(_bucket_inputs, tmp / "in", small, big).result()
+        fs = s3fs.S3FileSystem(**opts)
+        fs.mkdir("bench")
+        fs.put(str(tmp / "in") + "/", "bench/in/", recursive=True)
+        n_in = len(fs.find("bench/in"))
+        print(f"{small} small images (96 x 128, half gray, half RGB) and {len(big)} gray of "
+              f"{', '.join(f'{b:g}' for b in big)} MP, {mp_total:.1f} MP in all, bucket to bucket on a local S3 server, "
+              f"external cluster of one-thread workers, model {args.model}, blind")
+
+        def run(workers, out):
+            with dask_cluster(workers, env=env) as cl, Client(cl.options["address"]) as client:
+                warm(client, args.model)
+                sched, worker_pids = [cl.processes[0].pid], [p.pid for p in cl.processes[1:]]
+                before = [_cpu_seconds([os.getpid()]), _cpu_seconds(sched), _cpu_seconds(worker_pids),
+                          _cpu_seconds([p.pid for p in s3.processes])]
+                t = time.perf_counter()
+                entries = denoise_folder(["s3://bench/in"], f"s3://bench/{out}", model=args.model, client=client,
+                                         storage_options=opts, progress=False, overwrite=True)
+                dt = time.perf_counter() - t
+                after = [_cpu_seconds([os.getpid()]), _cpu_seconds(sched), _cpu_seconds(worker_pids),
+                         _cpu_seconds([p.pid for p in s3.processes])]
+                peaks = sorted(client.run(peak_rss_mb).values())
+            failed = [e for e in entries if e["status"] != "done"]
+            if failed:
+                raise RuntimeError(f"files failed: {failed[:3]}")
+            cpu = [b - a for a, b in zip(before, after)]
+            run_cpu = sum(cpu[:3])
+            print(f"  {workers} worker(s): {dt:.1f} s, {mp_total / dt:.3f} Mpix/s; CPU time: client {cpu[0] / run_cpu:.1%}, "
+                  f"scheduler {cpu[1] / run_cpu:.1%}, workers {cpu[2] / run_cpu:.1%} of {run_cpu:.0f} s (the S3 server "
+                  f"used another {cpu[3]:.0f} s); peak RSS per worker {', '.join(f'{p:.0f}' for p in peaks)} MB")
+            return dt
+
+        times = {w: run(w, f"out{w}") for w in (1, 2)}
+        print(f"  2 workers: {times[1] / times[2]:.2f}x one worker's throughput")
+        reference = _etags(fs, "bench/out1")
+        assert len(reference) == n_in and reference == _etags(fs, "bench/out2"), "outputs differ between runs"
+        print("  outputs of both runs: all there, identical ETags")
+
+        for mp in sorted({4.0, *big}):
+            d = tmp / f"one{mp:g}"
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                pool.submit(_bucket_inputs, d, 0, [mp]).result()
+            fs.put(str(d / "big0.png"), f"bench/one{mp:g}/big0.png")
+            with dask_cluster(1, env=env) as cl, Client(cl.options["address"]) as client:
+                warm(client, args.model)
+                base = max(client.run(peak_rss_mb).values())
+                denoise_folder([f"s3://bench/one{mp:g}"], f"s3://bench/one{mp:g}-out", model=args.model, client=client,
+                               storage_options=opts, progress=False)
+                peak = max(client.run(peak_rss_mb).values())
+            print(f"  one gray image of {mp:g} MP on 1 worker: peak RSS {peak:.0f} MB ({peak - base:.0f} MB above the "
+                  f"warmed-up worker, {(peak - base) / mp:.1f} MB per MP)")
+
+        with dask_cluster(2, nanny=False, env=env) as cl:  # no nanny: the worker itself is killed
+            result = {}
+            th = threading.Thread(target=lambda: result.update(entries=denoise_folder(
+                ["s3://bench/in"], "s3://bench/wk", model=args.model, scheduler=cl.options["address"], storage_options=opts,
+                progress=False)))
+            th.start()
+            while th.is_alive() and len(_etags(fs, "bench/wk")) < n_in // 3:
+                time.sleep(0.2)
+            cl.processes[1].kill()  # SIGKILL
+            th.join()
+            lost = [e for e in result["entries"] if e["status"] != "done"]
+            same = _etags(fs, "bench/wk") == reference
+            print(f"  a worker SIGKILLed a third into a run: {len(result['entries']) - len(lost)} of {n_in} done, "
+                  f"{len(lost)} failed; outputs {'identical to' if same else 'DIFFERENT from'} the first run's")
+
+        with dask_cluster(2, env=env) as cl:
+            address = cl.options["address"]
+            cmd = [sys.executable, "-m", "denoise.cli", "run", "s3://bench/in", "-o", "s3://bench/ck", "--model", args.model,
+                   "--scheduler", address, "--quiet", "--storage-options", json.dumps(opts)]
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            while proc.poll() is None and len(_etags(fs, "bench/ck")) < n_in // 2:
+                time.sleep(0.2)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            had = len(_etags(fs, "bench/ck"))
+            r = subprocess.run(cmd + ["--report", "s3://bench/reports/ck.json"], capture_output=True, text=True)
+            rep = json.loads(fs.cat_file("bench/reports/ck.json"))["summary"] if r.returncode == 0 else {}
+            same = _etags(fs, "bench/ck") == reference
+            print(f"  the client SIGKILLed half-way ({had} outputs written), then rerun (exit {r.returncode}): "
+                  f"{rep.get('skipped')} skipped, {rep.get('done')} done, {rep.get('failed')} failed; outputs "
+                  f"{'all there and identical to' if same else 'DIFFERENT from'} the first run's")
+
+
+SECTIONS = {"scaling": scaling, "sizes": sizes, "malloc": malloc, "endgame": endgame, "bucket": bucket}
 
 if __name__ == "__main__":
     bk.main(__doc__, SECTIONS, add_arguments=add_arguments, namespace=globals())

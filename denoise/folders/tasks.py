@@ -12,6 +12,7 @@ import collections
 import functools
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -26,7 +27,7 @@ from .plan import is_within
 from .settings import Settings
 from .tiling import denoise_in_tiles
 
-__all__ = ["MODEL_CACHE_SIZE", "TaskFailed", "denoise_bytes", "denoise_tile", "denoise_files", "reason"]
+__all__ = ["MODEL_CACHE_SIZE", "IO_THREADS", "TaskFailed", "denoise_bytes", "denoise_tile", "denoise_files", "reason"]
 
 
 #: Compiled models a worker process keeps, most recently used first: a run
@@ -99,25 +100,61 @@ def denoise_files(sha: str, model_data: bytes, items: list, settings: Settings, 
     reading it). Images larger than the settings' tile size are denoised tile by
     tile. One record per item: ``ok``, and ``reason``/``details`` or ``source``,
     ``written`` (:func:`denoise.remote.write_bytes`), ``megapixels``, ``seconds``,
-    ``note``, ``changed`` (the local input changed while being denoised)."""
-    records = []
-    for src, dst, outdir, source in items:
-        t0 = time.perf_counter()
-        try:
-            rec = _denoise_file(_model(sha, model_data), src, dst, outdir, source, settings, options)
-        except Exception as exc:
-            rec = {"ok": False, "reason": reason(exc), "details": traceback.format_exc()}
-        rec["seconds"] = time.perf_counter() - t0
-        records.append(rec)
+    ``note``, ``changed`` (the local input changed while being denoised).
+
+    On object stores each read and write is a request of its own, whose latency
+    would otherwise add up file by file: :data:`IO_THREADS` threads read the
+    batch's inputs ahead and write each output while the next file is denoised."""
+    model = _model(sha, model_data)
+    done = []
+    with ThreadPoolExecutor(min(IO_THREADS, len(items)) or 1, thread_name_prefix="denoise-io") as io:
+        reads = [io.submit(_read, src, source, options) for src, _, _, source in items]
+        for i, (src, dst, outdir, _) in enumerate(items):
+            t0 = time.perf_counter()
+            try:
+                with stage("read"):
+                    source, data = reads[i].result()
+                reads[i] = None  # its bytes are not kept for the rest of the batch
+                encoded, rec = _denoise_data(model, src, dst, data, settings)
+                del data
+                if not remote.is_url(dst):
+                    check_inside(dst, outdir)
+                rec["source"] = list(source)
+                done.append((t0, rec, src, io.submit(remote.write_bytes, dst, encoded, options)))
+            except Exception as exc:
+                done.append((t0, _failure(exc), src, None))
+        records = []
+        for t0, rec, src, write in done:
+            if write is not None:
+                try:
+                    with stage("write"):
+                        rec["written"] = write.result()
+                    rec["changed"] = not remote.is_url(src) and input_changed(src, rec["source"])
+                except Exception as exc:
+                    rec = _failure(exc)
+            rec["seconds"] = time.perf_counter() - t0
+            records.append(rec)
     return records
 
 
-def _denoise_file(model, src, dst, outdir, source, settings: Settings, options) -> dict:
-    local = not remote.is_url(src)
+#: Threads per task that read and write the files of a batch (:func:`denoise_files`).
+IO_THREADS = 8
+
+
+def _read(src, source, options) -> tuple:
+    """``(signature, bytes)`` of an input, the signature taken before reading
+    (a change while in flight shows at the next run)."""
     if source is None:
-        source = signature(src)  # before reading: a change while in flight shows at the next run
-    with stage("read"):
-        data = remote.read_bytes(src, options)
+        source = signature(src)
+    return source, remote.read_bytes(src, options)
+
+
+def _failure(exc: BaseException) -> dict:
+    return {"ok": False, "reason": reason(exc), "details": traceback.format_exc()}
+
+
+def _denoise_data(model, src, dst, data: bytes, settings: Settings) -> tuple[bytes, dict]:
+    """The encoded output for input file bytes ``data``, and the start of its record."""
     with stage("decode"):
         image, info = read_image(str(src), data)
     with stage("denoise"):
@@ -127,15 +164,10 @@ def _denoise_file(model, src, dst, outdir, source, settings: Settings, options) 
             out = denoise_image(model, image, settings.sigma, **settings.options())
     with stage("encode"):
         encoded = encode_image(out, PurePosixPath(str(dst)).suffix, info, jpeg_quality=settings.jpeg_quality)
-    with stage("write"):
-        if not remote.is_url(dst):
-            check_inside(dst, outdir)
-        written = remote.write_bytes(dst, encoded, options)
-    rec = {"ok": True, "source": list(source), "written": written, "megapixels": image.shape[0] * image.shape[1] / 1e6}
+    rec = {"ok": True, "megapixels": image.shape[0] * image.shape[1] / 1e6}
     if info.get("converted"):
         rec["note"] = info["converted"]
-    rec["changed"] = local and input_changed(src, source)
-    return rec
+    return encoded, rec
 
 
 def check_inside(dst, outdir) -> None:
