@@ -253,15 +253,15 @@ def endgame(args):
                   f"{np.median(ratio):.3f}x the time (median of per-round ratios, {ratio.min():.3f}-{ratio.max():.3f})")
 
 
-def _cpu_seconds(pids) -> float:
-    """CPU seconds (user + system) used so far by the processes ``pids`` and their children."""
+def _cpu_seconds(pids, children: bool = True) -> float:
+    """CPU seconds (user + system) used so far by the processes ``pids`` (and their children)."""
     import psutil
 
     total = 0.0
     for pid in pids:
         try:
             proc = psutil.Process(pid)
-            for p in [proc, *proc.children(recursive=True)]:
+            for p in [proc, *(proc.children(recursive=True) if children else [])]:
                 t = p.cpu_times()
                 total += t.user + t.system
         except psutil.NoSuchProcess:
@@ -315,13 +315,13 @@ def bucket(args):
             with dask_cluster(workers, env=env) as cl, Client(cl.options["address"]) as client:
                 warm(client, args.model)
                 sched, worker_pids = [cl.processes[0].pid], [p.pid for p in cl.processes[1:]]
-                before = [_cpu_seconds([os.getpid()]), _cpu_seconds(sched), _cpu_seconds(worker_pids),
+                before = [_cpu_seconds([os.getpid()], children=False), _cpu_seconds(sched), _cpu_seconds(worker_pids),
                           _cpu_seconds([p.pid for p in s3.processes])]
                 t = time.perf_counter()
                 entries = denoise_folder(["s3://bench/in"], f"s3://bench/{out}", model=args.model, client=client,
                                          storage_options=opts, progress=False, overwrite=True)
                 dt = time.perf_counter() - t
-                after = [_cpu_seconds([os.getpid()]), _cpu_seconds(sched), _cpu_seconds(worker_pids),
+                after = [_cpu_seconds([os.getpid()], children=False), _cpu_seconds(sched), _cpu_seconds(worker_pids),
                          _cpu_seconds([p.pid for p in s3.processes])]
                 peaks = sorted(client.run(peak_rss_mb).values())
             failed = [e for e in entries if e["status"] != "done"]

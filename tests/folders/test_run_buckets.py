@@ -65,7 +65,8 @@ def _upload(fs, folder: Path, prefix: str) -> dict:
 def _outputs(fs, prefix: str) -> dict:
     fs.invalidate_cache()  # others write the bucket meanwhile
     try:
-        found = fs.find(prefix)
+        # detail=True, files only: a listing that races the first write can name the prefix itself
+        found = [p for p, info in fs.find(prefix, detail=True).items() if info["type"] == "file"]
     except FileNotFoundError:
         return {}
     names = [p for p in found if f"/{MANIFEST_PREFIX}/" not in p and "/.denoise-probe-" not in p]
