@@ -8,6 +8,7 @@ trained on noisy/clean patch pairs, applied to whole images and folders.
 >>> clean = denoise.denoise_image(model, noisy)      # doctest: +SKIP
 """
 
+from .adapt import adapt, train_noisy
 from .architecture import Architecture
 from .estimate import estimate_sigma
 from .folders import denoise_folder
@@ -24,6 +25,7 @@ __all__ = [
     "Decoder",
     "Encoder",
     "TrainConfig",
+    "adapt",
     "denoise_folder",
     "denoise_image",
     "estimate_sigma",
@@ -31,5 +33,6 @@ __all__ = [
     "load_model",
     "save_model",
     "train",
+    "train_noisy",
     "__version__",
 ]

@@ -24,7 +24,7 @@ from .patches import window1d
 from .pipeline import check_stride
 from .storage import atomic_write
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "save_model", "load_model", "read_model_file", "model_path",
+__all__ = ["FORMAT_VERSION", "ModelFileError", "save_model", "model_bytes", "load_model", "read_model_file", "model_path",
            "list_models", "model_card"]
 
 FORMAT_VERSION = 1
@@ -52,11 +52,16 @@ def save_model(model: Autoencoder, path, *, half: bool = False, extra: dict | No
     float32). ``extra`` arrays (e.g. optimiser state in a checkpoint) are
     stored under their own keys, which must start with ``"state."``.
     """
+    atomic_write(path, model_bytes(model, half=half, extra=extra))
+
+
+def model_bytes(model: Autoencoder, *, half: bool = False, extra: dict | None = None) -> bytes:
+    """The bytes of ``model``'s file, as :func:`save_model` writes them."""
     if extra and any(not k.startswith("state.") for k in extra):
         raise ValueError("extra arrays must be named 'state.*'")
     meta = dict(model.meta)
     meta.update(format=FORMAT_VERSION, architecture=model.arch.to_dict())
-    atomic_write(path, _pack(model.get_weights(), meta, extra, half))
+    return _pack(model.get_weights(), meta, extra, half)
 
 
 def _shipped(name: str) -> Path | None:

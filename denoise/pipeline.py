@@ -23,7 +23,7 @@ from .model import Autoencoder
 from .noise import parse_mixture
 from .stages import stage
 
-__all__ = ["denoise_image", "denoise_planes", "ensemble_reconstruct", "resolve_sigma", "ENSEMBLES", "STRENGTHS",
+__all__ = ["denoise_image", "denoise_planes", "ensemble_reconstruct", "resolve_sigma", "image_sigma", "ENSEMBLES", "STRENGTHS",
            "check_ensemble", "check_strength", "check_stride"]
 
 DEFAULT_BATCH = 4096
@@ -47,6 +47,12 @@ def resolve_sigma(model: Autoencoder, image: np.ndarray, sigma: float | None) ->
     from the whole image. Tiles of one image must share it."""
     if sigma is not None or not model.arch.noise_input:
         return sigma
+    return image_sigma(image)
+
+
+def image_sigma(image: np.ndarray) -> float:
+    """The noise level :func:`denoise_image` estimates for ``image`` (alpha
+    left out), in [0, 1] units."""
     return _estimate(as_hwc(split_alpha(np.asarray(image))[0]))
 
 

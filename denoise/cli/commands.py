@@ -18,12 +18,14 @@ def cmd_train(args) -> int:
     from ..noise import mixture_spec, parse_mixture
     from ..training.data import holdout_split
 
-    noises = parse_mixture(args.noise)
+    if args.output.exists() and not args.resume:
+        raise ValueError(f"{args.output} exists; pass --resume to continue training it, or choose another -o")
+    if args.noisy_only:
+        return _train_noisy_only(args)
+    noises = parse_mixture(args.noise or "gaussian:25")
     files = list_images(args.clean)
     if not files:
         raise ValueError(f"no images in {args.clean}")
-    if args.output.exists() and not args.resume:
-        raise ValueError(f"{args.output} exists; pass --resume to continue training it, or choose another -o")
     if args.noisy:
         noisy_files = [args.noisy / f.name for f in files]
         missing = [str(p) for p in noisy_files if not p.is_file()]
@@ -39,13 +41,7 @@ def cmd_train(args) -> int:
     val_noisy = [read_float(args.noisy / f.name) for f in val_files] if (args.noisy and not args.val) else None
     auto = len(noises) > 1 or noises[0].is_range or noises[0].kind == "camera" or bool(args.noisy)
     noise_input = {"yes": True, "no": False, "auto": auto}[args.noise_input]
-    if args.resume and args.output.exists():
-        model = denoise.load_model(args.output, backend=args.backend)
-    else:
-        arch = denoise.Architecture(
-            patch=args.patch, context=args.context, channels=args.channels, hidden=args.hidden, noise_input=noise_input
-        )
-        model = denoise.Autoencoder(arch, seed=args.seed, backend=args.backend)
+    model = _initial_model(args, noise_input)
     cfg = denoise.TrainConfig(
         noise=mixture_spec(noises), steps=args.steps, epochs=args.epochs, minutes=args.minutes, epoch_steps=args.epoch_steps,
         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, seed=args.seed, backend=args.backend,
@@ -64,6 +60,54 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _initial_model(args, noise_input: bool):
+    """The model to train: the checkpoint in -o with --resume, else --init's, else a new one."""
+    import denoise
+
+    if args.resume and args.output.exists():
+        return denoise.load_model(args.output, backend=args.backend)
+    if args.init:
+        return denoise.load_model(args.init, backend=args.backend)
+    arch = denoise.Architecture(
+        patch=args.patch, context=args.context, channels=args.channels, hidden=args.hidden, noise_input=noise_input
+    )
+    return denoise.Autoencoder(arch, seed=args.seed, backend=args.backend)
+
+
+def _train_noisy_only(args) -> int:
+    """``train --noisy-only``: self-supervised on the noisy images, validated on held-back strips."""
+    import denoise
+    from denoise.adapt import train_noisy
+    from denoise.training.selfsupervised import SelfNoise
+
+    from ..imagefile import list_images, read_image
+    from ..memory import keep_freed_memory
+
+    if args.noisy or args.val:
+        raise ValueError("--noisy and --val go with --clean; --noisy-only validates on a strip of each of its images")
+    noise = SelfNoise.parse(args.noise)
+    files = list_images(args.noisy_only)
+    if not files:
+        raise ValueError(f"no images in {args.noisy_only}")
+    images = [read_image(f)[0] for f in files]
+    model = _initial_model(args, noise_input=True)
+    cfg = denoise.TrainConfig(
+        steps=args.steps, epochs=args.epochs, minutes=args.minutes, epoch_steps=args.epoch_steps,
+        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, seed=args.seed, backend=args.backend,
+    )
+    meta = {"provenance": {"noisy_only": str(args.noisy_only), "images": len(files), "seed": args.seed,
+                           "init": args.init}}
+    if args.stride:
+        meta["stride"] = args.stride
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    keep_freed_memory()
+    model = train_noisy(model, images, cfg, noise=noise, checkpoint=args.output, meta=meta)
+    hist = model.meta["history"]
+    print(f"trained {model.meta['steps']} steps self-supervised; validation PSNR against the noisy targets "
+          f"{hist[0][2]} -> {hist[-1][2]} dB; wrote {args.output}")
+    return 0
+
+
 def cmd_run(args) -> int:
     from ..folders import denoise_folder
     from ..folders.report import summary
@@ -77,7 +121,7 @@ def cmd_run(args) -> int:
             recursive=args.recursive, fmt=args.format, jpeg_quality=args.jpeg_quality, tile_megapixels=args.tile,
             overwrite=args.overwrite, workers=args.workers, scheduler=args.scheduler,
             progress=False if args.quiet else None, report=args.report,
-            storage_options=args.storage_options, shared_storage=args.shared_storage,
+            storage_options=args.storage_options, shared_storage=args.shared_storage, adapt=args.adapt,
         )
     except ReportError as exc:  # the work is done: say what failed, then why the report is missing
         entries, report_error = exc.entries, exc

@@ -100,12 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_train(sub) -> None:
     from ..backends import BACKENDS
 
-    t = sub.add_parser("train", help="train a model on your own photos")
-    t.add_argument("--clean", required=True, type=Path, help="folder of clean images")
+    t = sub.add_parser("train", help="train a model on your own photos, clean or noisy")
+    source = t.add_mutually_exclusive_group(required=True)
+    source.add_argument("--clean", type=Path, help="folder of clean images (noise is added)")
+    source.add_argument("--noisy-only", type=Path, metavar="DIR",
+                        help="folder of noisy images with no clean versions: self-supervised (recorrupted-to-recorrupted), "
+                             "validated on a held-back strip of each image")
     t.add_argument("--noisy", type=Path, help="folder of real noisy images paired by name with --clean")
     t.add_argument("--val", type=Path, help="folder of held-back clean images for validation (default: every 8th of --clean)")
-    t.add_argument("--noise", default="gaussian:25", help="noise spec, e.g. gaussian:25, gaussian:5-50, camera:0-100, or a mixture joined by '+' "
-                        "(default: %(default)s)")
+    t.add_argument("--noise", help="with --clean: the noise to add, e.g. gaussian:25, gaussian:5-50, camera:0-100, or a mixture "
+                        "joined by '+' (default: gaussian:25); with --noisy-only: the noise the images carry, gaussian:SIGMA, "
+                        "poisson, poisson:PEAK or unknown (default: unknown, Gaussian of a level estimated per image)")
+    t.add_argument("--init", metavar="MODEL",
+                   help="start from this model's weights and architecture (a shipped name or a model file)")
     t.add_argument("-o", "--output", required=True, type=Path, help="model file to write (.npz)")
     t.add_argument("--patch", type=int, default=8, help="output patch size (default: %(default)s)")
     t.add_argument("--context", type=int, default=4, help="extra input pixels around each patch (default: %(default)s)")
@@ -140,6 +147,10 @@ def _add_run(sub, formats, ensembles) -> None:
     r.add_argument("--strength", type=_strength, default=1.0,
                    help="multiply the noise level given to the model: below 1 keeps more detail, above 1 smooths more "
                         "(0.1 to 10; default: 1)")
+    r.add_argument("--adapt", type=_positive(float), metavar="SECONDS",
+                   help="first fine-tune the model for this long on a sample of the inputs themselves (self-supervised; "
+                        "for images unlike photos: documents, star fields, microscopy), written to the output folder "
+                        "and used only if it helped")
     r.add_argument("--recursive", action="store_true", help="include sub-folders, mirrored in the output")
     r.add_argument("--format", choices=formats, default="keep", help="output format (default: keep the input's)")
     r.add_argument("--jpeg-quality", type=_quality, default=95, metavar="Q", help="JPEG/WebP quality, 1 to 100 (default: 95)")

@@ -30,6 +30,7 @@ from .. import remote
 from ..imagefile import IMAGE_SUFFIXES
 from ..modelfile import load_model, model_path
 from ..pipeline import check_ensemble, check_strength, check_stride
+from .adaptation import ADAPTED, adapted_model
 from .cluster import connect, refuse_while_bootstrapping
 from .lock import output_lock
 from .manifest import Manifest, remove_stale_temporaries
@@ -65,6 +66,7 @@ def denoise_folder(
     report=None,
     storage_options: dict | None = None,
     shared_storage: bool = False,
+    adapt: float | None = None,
 ) -> list[dict]:
     """Denoise image files and folders into ``output`` on Dask.
 
@@ -101,6 +103,10 @@ def denoise_folder(
     shared_storage : bool
         The cluster's workers see this machine's local paths (a shared file
         system): they read and write local files themselves.
+    adapt : float, optional
+        Seconds to fine-tune the model on a sample of the inputs first,
+        self-supervised (:mod:`denoise.folders.adaptation`); the adapted model
+        is written into ``output`` and used only if it lowered its validation loss.
 
     Returns
     -------
@@ -111,6 +117,8 @@ def denoise_folder(
     refuse_while_bootstrapping()
     if not tile_megapixels > 0:
         raise ValueError(f"tile size must be positive; got {tile_megapixels} megapixels")
+    if adapt is not None and not (isinstance(adapt, (int, float)) and 0 < adapt < float("inf")):
+        raise ValueError(f"adapt is a number of seconds; got {adapt!r}")
     t_start = time.perf_counter()
     output = remote.canonical(output, storage_options)
     report = remote.location(report) if report is not None else None
@@ -129,21 +137,36 @@ def denoise_folder(
         remove_stale_temporaries(output)
         manifest = Manifest.load(output, storage_options)
         entries = [{"file": f, "status": "failed", "reason": why} for f, why in problems]
-        todo, work = largest_first(_not_done(jobs, manifest, key, overwrite, entries), by_size=urls)
-        own, lost = None, []
+        own, lost, adaptation = None, [], None
         show = progress if progress is not None else sys.stderr.isatty()
-        bar = Progress(work, len(jobs), len(jobs) - len(todo), show=show, unit="MB" if urls else "MP")
+
+        def cluster():
+            nonlocal client, own
+            if client is None:
+                client, own = connect(scheduler, workers)
+            return client
+
+        bar = None
         try:
+            if adapt and jobs:
+                local, model_data, adaptation = adapted_model(
+                    cluster, jobs, output, model_data, sha, adapt, sigma, storage_options,
+                    worker_io=workers_reach([output, *(j.src for j in jobs)], own_cluster or shared_storage),
+                    threads=os.cpu_count() if own_cluster else None, show=show)
+                sha = hashlib.sha256(model_data).hexdigest()
+                key = settings.key(sha)
+            todo, work = largest_first(_not_done(jobs, manifest, key, overwrite, entries), by_size=urls)
+            bar = Progress(work, len(jobs), len(jobs) - len(todo), show=show, unit="MB" if urls else "MP")
             if todo:
-                if client is None:
-                    client, own = connect(scheduler, workers)
+                cluster()
                 worker_io = workers_reach([output, *(j.src for j in todo)], own_cluster or shared_storage)
                 lost = Runner(client, local, model_data, sha, settings, key, manifest, entries, bar,
                               options=storage_options, worker_io=worker_io).run(todo)
                 if lost:
                     log.warning(_LOST, len(lost))
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
             if own is not None:
                 client.close()
                 own.close()
@@ -154,6 +177,8 @@ def denoise_folder(
                "model_sha256": sha, "workers_lost": lost, "files": entries}
         if lost:
             doc["note"] = _LOST % len(lost)
+        if adaptation is not None:
+            doc["adaptation"] = {"model": str(remote.join(output, ADAPTED)), **adaptation}
         try:
             remote.write_bytes(report, json.dumps(doc, indent=1).encode(), storage_options)
         except OSError as e:

@@ -28,7 +28,7 @@ from .config import TrainConfig
 from .sampler import make_sampler
 from .step import compile_step
 
-__all__ = ["train", "Validation", "learning_rate"]
+__all__ = ["train", "fit", "Validation", "learning_rate"]
 
 
 class Validation:
@@ -37,12 +37,16 @@ class Validation:
     def __init__(self, sampler, n: int, seed: int):
         self.noisy, self.sigma, self.clean = sampler.sample(n, np.random.default_rng([seed, 1]))
 
-    def psnr(self, model: Autoencoder, batch: int = 4096) -> float:
+    def loss(self, model: Autoencoder, batch: int = 4096) -> float:
+        """The mean squared error of ``model``'s outputs against the targets."""
         err = 0.0
         for i in range(0, len(self.noisy), batch):
             out = model.reconstruct(self.noisy[i : i + batch], self.sigma[i : i + batch])
             err += float(np.sum((out.astype(np.float64) - self.clean[i : i + batch]) ** 2))
-        return psnr_from_mse(err / self.clean.size)
+        return err / self.clean.size
+
+    def psnr(self, model: Autoencoder, batch: int = 4096) -> float:
+        return psnr_from_mse(self.loss(model, batch))
 
 
 def learning_rate(cfg: TrainConfig, progress: float) -> np.float32:
@@ -114,14 +118,23 @@ def train(
         With ``meta["history"]`` listing (step, train loss, validation PSNR) per epoch.
     """
     noises = parse_mixture(cfg.noise)
-    rng = np.random.default_rng(cfg.seed)
     model = arch if isinstance(arch, Autoencoder) else Autoencoder(arch, seed=cfg.seed, backend=cfg.backend)
-    model.backend = cfg.backend
     model.meta.update(meta or {})
     model.meta.update(noise=mixture_spec(noises), stride=model.stride)
     sampler = make_sampler(clean, model.arch, noises, noisy, cfg.augment)
     val_sampler = make_sampler(val_clean or clean, model.arch, noises, val_noisy if val_clean else noisy, augment=False)
-    validation = Validation(val_sampler, cfg.val_patches, cfg.seed)
+    return fit(model, sampler, Validation(val_sampler, cfg.val_patches, cfg.seed), cfg, checkpoint=checkpoint)
+
+
+def fit(model: Autoencoder, sampler, validation: Validation, cfg: TrainConfig, *, checkpoint=None,
+        deadline: float | None = None) -> Autoencoder:
+    """Train ``model`` in place on batches from ``sampler`` (anything with
+    ``sample(n, rng) -> (noisy rows, sigma, target rows)``), validating on
+    ``validation`` after each epoch; :func:`train` for the other parameters.
+    ``deadline`` (a ``time.monotonic()`` value) also stops it, whatever the
+    budget says, and ends the learning-rate schedule there."""
+    rng = np.random.default_rng(cfg.seed)
+    model.backend = cfg.backend
     step, lr, state = compile_step(model, cfg)
     ckpt = Checkpoint(checkpoint, state)
     done, seconds_before, history = ckpt.restore(model, rng)
@@ -130,7 +143,9 @@ def train(
 
     total = cfg.total_steps
     t_start = time.monotonic()
-    deadline = t_start + cfg.minutes * 60 if cfg.minutes else None
+    if cfg.minutes:
+        deadline = min(deadline or math.inf, t_start + cfg.minutes * 60)
+    span = deadline - t_start if deadline else None  # this call's time, for the schedule
     losses = _Losses()
 
     def seconds() -> float:
@@ -150,7 +165,7 @@ def train(
                mininterval=0.1 if sys.stderr.isatty() else 30)
     try:
         while (total is None or done < total) and (deadline is None or time.monotonic() < deadline):
-            progress = done / total if total else seconds() / (seconds_before + cfg.minutes * 60)
+            progress = done / total if total else seconds() / (seconds_before + span)
             lr.set_value(learning_rate(cfg, progress))
             losses.push(step(*sampler.sample(cfg.batch_size, rng)))
             done += 1

@@ -76,22 +76,9 @@ class PatchSampler:
         together. Each patch is gathered already flipped or turned, by
         transformed offsets, in one kernel call for the batch."""
         arch = self.arch
-        p, k, q = arch.in_patch, arch.context, arch.patch
-        c = arch.channels
-        which = np.sort(rng.choice(len(self.usable), size=n, p=self.prob))
-        u = rng.random((n, 3))  # position y, x and channel of each patch, scaled to its image below
-        t = rng.integers(0, self.transforms, n)  # flip / turn of each patch (an element of DIHEDRAL)
-        h, wd, nc = self._shapes[which].T
-        y = (u[:, 0] * (h - p + 1)).astype(np.intp)
-        x = (u[:, 1] * (wd - p + 1)).astype(np.intp)
-        plane = (u[:, 2] * nc).astype(np.intp) if c == 1 else 0  # one random channel per patch
-        first = self._base[which] + ((plane * h + y) * wd + x) * c
-        table = self._table[which]
-        clean = np.empty((n, p, p, c), np.float32)
-        _gather(self._buffer, first, self._tables, table, t, clean.reshape(n, -1))
-        if self._noisy_buffer is not None:
-            noisy = np.empty_like(clean)
-            _gather(self._noisy_buffer, first, self._tables, table, t, noisy.reshape(n, -1))
+        k, q = arch.context, arch.patch
+        clean, which, noisy = self.draw(n, rng)
+        if noisy is not None:
             sigma = self._sigmas[which]
         else:
             levels = self.noise.draw_levels(n, rng)
@@ -101,6 +88,28 @@ class PatchSampler:
                 sigma[:] = levels / 255.0
         target = clean[:, k : k + q, k : k + q, :].reshape(n, -1)
         return noisy.reshape(n, -1), sigma, np.ascontiguousarray(target)
+
+    def draw(self, n: int, rng: np.random.Generator):
+        """``(patches, which, noisy)``: ``n`` input-sized patches (n, p, p, c) of
+        the images, which image each came from (an index into ``usable``), and
+        the same patches of the paired noisy images (None without them)."""
+        p, c = self.arch.in_patch, self.arch.channels
+        which = np.sort(rng.choice(len(self.usable), size=n, p=self.prob))
+        u = rng.random((n, 3))  # position y, x and channel of each patch, scaled to its image below
+        t = rng.integers(0, self.transforms, n)  # flip / turn of each patch (an element of DIHEDRAL)
+        h, wd, nc = self._shapes[which].T
+        y = (u[:, 0] * (h - p + 1)).astype(np.intp)
+        x = (u[:, 1] * (wd - p + 1)).astype(np.intp)
+        plane = (u[:, 2] * nc).astype(np.intp) if c == 1 else 0  # one random channel per patch
+        first = self._base[which] + ((plane * h + y) * wd + x) * c
+        table = self._table[which]
+        patches = np.empty((n, p, p, c), np.float32)
+        _gather(self._buffer, first, self._tables, table, t, patches.reshape(n, -1))
+        noisy = None
+        if self._noisy_buffer is not None:
+            noisy = np.empty_like(patches)
+            _gather(self._noisy_buffer, first, self._tables, table, t, noisy.reshape(n, -1))
+        return patches, which, noisy
 
     def _pack(self, images):
         """``(buffer, base)``: the usable images in one flat float32 buffer

@@ -85,6 +85,39 @@ def test_train_then_run_with_the_new_model(folder, tmp_path, capsys):
     assert (out / "citrus.png").is_file()
 
 
+def test_train_noisy_only_from_a_shipped_model_then_run(folder, tmp_path, capsys):
+    src, _ = folder
+    model = tmp_path / "mine.npz"
+    args = ["train", "--noisy-only", str(src), "--init", "fast", "--noise", "gaussian:20", "-o", str(model),
+            "--steps", "20", "--epoch-steps", "10", "--batch-size", "64"]
+    assert main(args) == 0
+    assert "self-supervised" in capsys.readouterr().out
+    trained = modelfile.load_model(model)
+    assert trained.arch == modelfile.load_model("fast").arch and trained.meta["history"][-1][0] == 20
+    assert trained.meta["self_supervised"]["noise"] == "gaussian:20"
+    assert trained.meta["provenance"]["init"] == "fast"
+    out = tmp_path / "o"
+    assert main(["run", str(src / "citrus.png"), "-o", str(out), "--model", str(model), "--quiet"]) == 0
+    assert (out / "citrus.png").is_file()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--noise", "camera:40"], "self-supervised training takes the noise as"),
+    (["--val", "."], "--noisy-only validates on a strip"),
+])
+def test_train_noisy_only_refuses_what_it_cannot_use(folder, tmp_path, capsys, extra, message):
+    src, _ = folder
+    assert main(["train", "--noisy-only", str(src), "-o", str(tmp_path / "m.npz"), "--steps", "5", *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_train_takes_clean_or_noisy_only_not_both(folder, tmp_path, capsys):
+    src, _ = folder
+    with pytest.raises(SystemExit):
+        main(["train", "--clean", str(src), "--noisy-only", str(src), "-o", str(tmp_path / "m.npz"), "--steps", "5"])
+    assert "not allowed with" in capsys.readouterr().err
+
+
 def test_models_lists_default(capsys):
     assert main(["models"]) == 0
     assert "default:" in capsys.readouterr().out

@@ -1,0 +1,72 @@
+import logging
+
+import numpy as np
+import pytest
+
+import denoise
+from denoise.metrics import psnr
+
+from .conftest import TINY, noisy, small_config
+
+SIGMA = 25 / 255
+
+
+def _stripes(seed: int, size=96) -> np.ndarray:
+    """Sharp-edged bars at random angles: nothing like the photos the model learnt from."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    t = rng.uniform(0, np.pi)
+    phase = (np.cos(t) * xx + np.sin(t) * yy) / rng.uniform(4, 9)
+    return np.where(np.sin(phase) > 0, 0.85, 0.15).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def photo_model(training_photos):
+    """A small model trained on photos: mismatched to bar patterns."""
+    return denoise.train(TINY, training_photos, small_config(steps=300, epoch_steps=300, lr=3e-3))
+
+
+@pytest.fixture(scope="module")
+def bars():
+    clean = [_stripes(s) for s in range(4)]
+    return clean, [noisy(c, SIGMA, seed=10 + i) for i, c in enumerate(clean)]
+
+
+def _score(model, clean, images):
+    return float(np.mean([psnr(c, denoise.denoise_image(model, n, SIGMA)) for c, n in zip(clean, images)]))
+
+
+@pytest.mark.slow
+def test_adaptation_improves_a_mismatched_model_and_leaves_it_unchanged(photo_model, bars):
+    clean, images = bars
+    weights = photo_model.get_weights()
+    adapted = denoise.adapt(photo_model, images, seconds=8, sigma=SIGMA)
+    report = adapted.meta["adaptation"]
+    assert report["used"] and report["loss_after"] < report["loss_before"] and report["steps"] > 50
+    assert report["seconds"] <= 8 * 1.25
+    assert _score(adapted, clean, images) > _score(photo_model, clean, images) + 0.3
+    for k, w in photo_model.get_weights().items():
+        np.testing.assert_array_equal(w, weights[k])  # the model given is not changed
+
+
+@pytest.mark.slow
+def test_adaptation_that_does_not_help_keeps_the_weights_and_says_so(photo_model, bars, caplog):
+    # a zero learning rate cannot lower the loss: the original weights come back, flagged
+    with caplog.at_level(logging.WARNING, logger="denoise.adapt"):
+        adapted = denoise.adapt(photo_model, bars[1], seconds=3, sigma=SIGMA, lr=0.0)
+    report = adapted.meta["adaptation"]
+    assert report["used"] is False and report["loss_after"] == report["loss_before"]
+    assert "did not lower" in caplog.text
+    for k, w in photo_model.get_weights().items():
+        np.testing.assert_array_equal(adapted.get_weights()[k], w)
+
+
+def test_adapt_checks_its_arguments(photo_model, bars):
+    with pytest.raises(ValueError, match="seconds"):
+        denoise.adapt(photo_model, bars[1], seconds=0)
+    with pytest.raises(ValueError, match="not both"):
+        denoise.adapt(photo_model, bars[1], seconds=1, sigma=0.1, noise="poisson")
+    with pytest.raises(ValueError, match="no images"):
+        denoise.adapt(photo_model, [], seconds=1)
+    with pytest.raises(ValueError, match="at least"):
+        denoise.adapt(photo_model, [np.zeros((3, 3), np.float32)], seconds=1)

@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+import denoise
+from denoise.imaging import OPPONENT
+from denoise.training.selfsupervised import (
+    ALPHA,
+    RecorruptionSampler,
+    SelfNoise,
+    holdout_strips,
+    model_planes,
+    poisson_variance,
+)
+
+from ..conftest import TINY, noisy, small_config
+
+RGB_TINY = denoise.Architecture(patch=4, context=2, hidden=(32, 16, 32), noise_input=True, channels=3)
+
+
+@pytest.mark.parametrize("spec, kind, level", [
+    ("gaussian:25", "gaussian", 25.0), ("unknown", "gaussian", None), (None, "gaussian", None),
+    ("poisson", "poisson", None), ("poisson:30", "poisson", 30.0),
+])
+def test_noise_specs(spec, kind, level):
+    n = SelfNoise.parse(spec)
+    assert (n.kind, n.level) == (kind, level)
+    assert SelfNoise.parse(n.spec) == n
+
+
+@pytest.mark.parametrize("spec", ["gaussian:5-50", "camera:40", "speckle:25", "gaussian", "loud"])
+def test_noise_the_objective_cannot_model_is_refused(spec):
+    with pytest.raises(ValueError, match="self-supervised"):
+        SelfNoise.parse(spec)
+
+
+def test_recorrupted_inputs_and_targets_carry_independent_noise_of_the_stated_levels():
+    # what makes R2R work: given the clean image, the input's noise and the target's are
+    # uncorrelated, the input's has std sigma sqrt(1 + a^2) (the level the model is told)
+    # and the target's sigma sqrt(1 + 1/a^2)
+    rng = np.random.default_rng(0)
+    clean = np.full((64, 64, 1), 0.5, np.float32)
+    sigma = 0.1
+    y = clean + sigma * rng.standard_normal(clean.shape).astype(np.float32)
+    s = RecorruptionSampler([y], TINY, [sigma], augment=False)
+    rows, level, target = s.sample(20000, np.random.default_rng(1))
+    p, k, q = TINY.in_patch, TINY.context, TINY.patch
+    centre = rows.reshape(-1, p, p, 1)[:, k : k + q, k : k + q, :].reshape(len(rows), -1)
+    e_in, e_out = centre[:, 0] - 0.5, target[:, 0] - 0.5
+    assert np.allclose(level, sigma * np.sqrt(1 + ALPHA**2))
+    assert np.std(e_in) == pytest.approx(sigma * np.sqrt(1 + ALPHA**2), rel=0.05)
+    assert np.std(e_out) == pytest.approx(sigma * np.sqrt(1 + 1 / ALPHA**2), rel=0.05)
+    # positions repeat across draws of the small image, so the noise n is shared; its
+    # contributions cancel: cov(n + a z, n - z / a) = sigma^2 - sigma^2 = 0
+    assert abs(np.corrcoef(e_in, e_out)[0, 1]) < 0.03
+
+
+def test_poisson_variance_follows_the_values_through_the_opponent_planes():
+    model = denoise.Autoencoder(TINY, seed=0)
+    peak, colour = 40.0, np.array([0.8, 0.4, 0.1], np.float32)
+    shots = (np.random.default_rng(2).poisson(colour * peak, (80, 80, 3)) / peak).astype(np.float32)
+    planes = model_planes(model, shots)
+    stated = poisson_variance(planes, True, peak).mean(axis=(0, 1))
+    assert stated == pytest.approx(np.var(planes.reshape(-1, 3), axis=0), rel=0.1)
+    assert stated == pytest.approx(OPPONENT**2 @ (colour / peak), rel=0.05)
+    gray = shots[:, :, :1]
+    assert poisson_variance(gray, False, peak).mean() == pytest.approx(np.var(gray), rel=0.1)
+
+
+def test_held_back_strips_do_not_overlap_the_training_part():
+    a = np.arange(80 * 30, dtype=np.float32).reshape(80, 30, 1)
+    small = np.zeros((9, 9, 1), np.float32)
+    train, val = holdout_strips([a, small], rows=8)
+    assert train[0].shape[0] + val[0].shape[0] == 80 and val[0].shape[0] == 10
+    assert not np.intersect1d(train[0], val[0]).size
+    assert train[1] is small and val[1] is small  # too small to split: both
+
+
+def test_a_three_channel_model_needs_rgb():
+    with pytest.raises(ValueError, match="RGB"):
+        model_planes(denoise.Autoencoder(RGB_TINY, seed=0), np.zeros((20, 20), np.float32))
+
+
+def test_noisy_only_training_lowers_the_error_against_the_unseen_clean_image(training_photos):
+    sigma = 25 / 255
+    noisy_photos = [np.clip(noisy(p, sigma, seed=i), 0, 1) for i, p in enumerate(training_photos)]
+    model = denoise.train_noisy(TINY, noisy_photos, small_config(steps=300, epoch_steps=100, lr=3e-3),
+                                noise="gaussian:25")
+    first = denoise.Autoencoder(TINY, seed=5)
+    ref, seen = training_photos[0], noisy_photos[0]  # gray
+    before = denoise.metrics.psnr(ref, denoise.denoise_image(first, seen, sigma))
+    after = denoise.metrics.psnr(ref, denoise.denoise_image(model, seen, sigma))
+    assert after > before + 2.0, (before, after)
+    assert after > denoise.metrics.psnr(ref, seen) + 1.0, after
+    assert model.meta["self_supervised"]["noise"] == "gaussian:25"
+
+
+def test_noisy_only_training_is_seeded_and_resumes(training_photos, tmp_path):
+    photos = [noisy(p, 0.1, seed=i) for i, p in enumerate(training_photos)]
+    cfg = dict(steps=40, epoch_steps=20, lr_decay="none")
+    a = denoise.train_noisy(TINY, photos, small_config(**cfg)).get_weights()
+    ck = tmp_path / "m.npz"
+    denoise.train_noisy(TINY, photos, small_config(**{**cfg, "steps": 20}), checkpoint=ck)
+    b = denoise.train_noisy(TINY, photos, small_config(**cfg), checkpoint=ck).get_weights()
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-6, atol=1e-7)
