@@ -70,3 +70,19 @@ def test_adapt_checks_its_arguments(photo_model, bars):
         denoise.adapt(photo_model, [], seconds=1)
     with pytest.raises(ValueError, match="at least"):
         denoise.adapt(photo_model, [np.zeros((3, 3), np.float32)], seconds=1)
+
+
+def test_clipped_images_are_not_adapted_to(photo_model, bars, caplog):
+    # dark frames clipped at black: the objective's targets would teach the model to amplify
+    # the noise there, and its validation would not see it
+    clean, images = bars
+    dark = [np.clip(n - 0.2, 0, 1) for n in images]
+    from denoise.adapt import CLIPPED_LIMIT, clipped_share
+
+    assert clipped_share(dark) > CLIPPED_LIMIT > clipped_share(images)
+    with caplog.at_level(logging.WARNING, logger="denoise.adapt"):
+        kept = denoise.adapt(photo_model, dark, seconds=5, sigma=SIGMA)
+    assert kept.meta["adaptation"]["used"] is False and "clipped" in kept.meta["adaptation"]["reason"]
+    assert "not adapting" in caplog.text
+    for k, w in photo_model.get_weights().items():
+        np.testing.assert_array_equal(kept.get_weights()[k], w)

@@ -130,6 +130,8 @@ def cmd_run(args) -> int:
         print(f"failed: {e['file']}: {e['reason']}", file=sys.stderr)
     counts = summary(entries)
     if not args.quiet:
+        if args.adapt:
+            _print_adaptation(args)
         print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed", file=sys.stderr)
     if report_error is not None:
         print(f"denoise run: error: {report_error}", file=sys.stderr)
@@ -142,6 +144,20 @@ def cmd_run(args) -> int:
         if not args.quiet:
             print(f"wrote a before/after sheet of {rows} file(s) to {args.preview}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _print_adaptation(args) -> None:
+    """The adapted model's record, from the file the run wrote into the output folder."""
+    from .. import remote
+    from ..folders.adaptation import ADAPTED, describe
+    from ..modelfile import load_model
+
+    path = remote.join(remote.canonical(args.output, args.storage_options), ADAPTED)
+    try:
+        meta = load_model(str(path), data=remote.read_bytes(path, args.storage_options)).meta
+    except (OSError, ValueError):
+        return  # no files to adapt to: nothing was adapted
+    print(describe(meta["adaptation"], path), file=sys.stderr)
 
 
 def cmd_eval(args) -> int:

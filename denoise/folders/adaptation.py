@@ -28,7 +28,7 @@ from ..modelfile import load_model, model_bytes
 from .manifest import signature
 from .plan import Job
 
-__all__ = ["ADAPTED", "SAMPLE_FILES", "CROP_PIXELS", "sample", "adaptation_key", "reuse", "adapt_task", "adapted_model"]
+__all__ = ["ADAPTED", "SAMPLE_FILES", "CROP_PIXELS", "sample", "adaptation_key", "reuse", "adapt_task", "adapted_model", "describe"]
 
 log = logging.getLogger("denoise")
 
@@ -124,8 +124,16 @@ def adapted_model(get_client, jobs: list[Job], output, base_data: bytes, base_sh
         remote.write_bytes(path, data, options)
     report = model.meta["adaptation"]
     if not report["used"]:
-        log.warning("adaptation did not lower the self-supervised validation loss: the model is used as it was")
-    elif show:
-        print(f"adapted in {report['seconds']:g} s ({report['steps']} steps): self-supervised validation loss "
-              f"{report['loss_before']:.6g} -> {report['loss_after']:.6g}; wrote {path}", file=sys.stderr)
+        log.warning("%s", describe(report, path))
     return model, data, report
+
+
+def describe(report: dict, path) -> str:
+    """One line on an adaptation, for the command's summary."""
+    if report.get("reason"):
+        return f"did not adapt: {report['reason']}; the model was used as it was"
+    how = (f"{report['steps']} steps in {report['seconds']:g} s on {report['images']} file(s); self-supervised "
+           f"validation loss {report['loss_before']:.6g} -> {report['loss_after']:.6g}")
+    if report["used"]:
+        return f"adapted the model ({how}): {path}"
+    return f"adaptation did not help ({how}): the model was used as it was"

@@ -32,7 +32,7 @@ from ..pipeline import image_sigma
 from .sampler import PatchSampler
 
 __all__ = ["SelfNoise", "RecorruptionSampler", "ALPHA", "model_planes", "holdout_strips", "recorruption_samplers",
-           "poisson_variance"]
+           "poisson_variance", "clipped"]
 
 #: The recorruption's strength: inputs carry sqrt(1 + ALPHA^2) times the images' noise, targets 1/ALPHA times.
 ALPHA = 0.5
@@ -112,7 +112,8 @@ class RecorruptionSampler:
     images : list of float32 (H, W, C) arrays, the noisy images as the model sees them
     arch : Architecture
     sigmas : per image, its noise level in [0, 1] units (what the model is told, before recorruption)
-    variances : per image, an (H, W, C) map of its noise variance, or None for ``sigma**2`` everywhere
+    variances : per image, an (H, W, C) map of its noise variance (0 where it gets no recorruption),
+        or None for ``sigma**2`` everywhere
     alpha : the recorruption's strength
     """
 
@@ -163,19 +164,35 @@ def recorruption_samplers(model: Autoencoder, images: list, noise: SelfNoise, *,
         opponent = model.arch.channels == 1 and x.shape[2] == 3
         if noise.kind == "poisson":
             peak = noise.level or _fitted_peak(x, s, opponent)
-            maps.append(poisson_variance(x, opponent, peak))
+            var = poisson_variance(x, opponent, peak)
+        else:
+            var = np.full(x.shape, s * s, np.float32)
+        var[clipped(im, black=noise.kind != "poisson")] = 0  # see clipped()
         planes.append(x)
+        maps.append(var)
         sigmas.append(float(s))
     p = model.arch.in_patch
     if not any(x.shape[0] >= p and x.shape[1] >= p for x in planes):
         raise ValueError(f"no image is at least {p}x{p} pixels (the model's input patch)")
     train, val = holdout_strips(planes, p)
-    if maps:
-        train_maps, val_maps = holdout_strips(maps, p)
-    else:
-        train_maps = val_maps = None
+    train_maps, val_maps = holdout_strips(maps, p)
     return (RecorruptionSampler(train, model.arch, sigmas, train_maps, alpha, augment),
             RecorruptionSampler(val, model.arch, sigmas, val_maps, alpha, augment=False), sigmas)
+
+
+def clipped(image: np.ndarray, black: bool = True) -> np.ndarray:
+    """(H, W) True where any channel sits exactly at black or white (0 or 1 in [0, 1] units);
+    with ``black=False`` at white only (a Poisson count of 0 is a sample, not a clip).
+
+    There the noisy value is known rather than noisy, so the recorruption
+    ``z`` could be read off the input and the target's ``-z / alpha`` predicted
+    from it: the model would learn to amplify noise. These pixels get no
+    recorruption (input and target are the value itself)."""
+    colour, _ = split_alpha(np.asarray(image))
+    x = as_hwc(colour)
+    top = np.iinfo(x.dtype).max if x.dtype.kind in "ui" else 1.0
+    at = (x == top) | (x == 0) if black else x == top  # a float beyond [0, 1] is noise that was not clipped
+    return np.any(at, axis=2)
 
 
 def _fitted_peak(planes: np.ndarray, sigma: float, opponent: bool) -> float:

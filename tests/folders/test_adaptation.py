@@ -55,7 +55,7 @@ def documents(tmp_path):
     rng = np.random.default_rng(3)
     yy, xx = np.mgrid[:96, :112]
     for i in range(3):
-        clean = np.where(np.sin((xx * np.cos(i) + yy * np.sin(i)) / (4 + i)) > 0, 210, 40)
+        clean = np.where(np.sin((xx * np.cos(i) + yy * np.sin(i)) / (4 + i)) > 0, 190, 60)
         Image.fromarray(np.clip(clean + rng.normal(0, 25, clean.shape), 0, 255).astype(np.uint8)).save(src / f"d{i}.png")
     return src
 
