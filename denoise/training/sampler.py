@@ -86,6 +86,9 @@ class PatchSampler:
             sigma = np.zeros(n, np.float32)
             if self.noise.kind in ("gaussian", "speckle"):
                 sigma[:] = levels / 255.0
+            elif self.noise.kind == "poisson":  # the patch's rms noise std, which a blind estimate reads
+                mean = np.maximum(clean.reshape(n, -1).mean(axis=1), 0)
+                sigma[:] = np.sqrt(mean / levels)
         target = clean[:, k : k + q, k : k + q, :].reshape(n, -1)
         return noisy.reshape(n, -1), sigma, np.ascontiguousarray(target)
 

@@ -58,3 +58,14 @@ def test_sampled_patches_are_windows_of_the_images(training_photos, channels, au
 def test_images_smaller_than_a_patch_are_refused():
     with pytest.raises(ValueError, match="at least"):
         denoise.train(TINY, [np.zeros((4, 4), np.float32)], small_config())
+
+
+def test_poisson_patches_are_given_their_rms_noise_level(photo_gray):
+    # what denoising then gives a noise-conditioned model: an estimate of the noise's std, not 0
+    arch = denoise.Architecture(patch=4, context=2, hidden=(8, 4, 8), noise_input=True)
+    s = PatchSampler([photo_gray[:, :, None]], arch, parse("poisson:20"))
+    noisy, sigma, _ = s.sample(4000, np.random.default_rng(0))
+    patches, _, _ = s.draw(4000, np.random.default_rng(0))  # the same draw: sample() begins with it
+    err = noisy - patches.reshape(4000, -1)
+    assert np.sqrt(np.mean(err**2)) == pytest.approx(np.sqrt(np.mean(sigma**2)), rel=0.05)
+    assert sigma.min() > 0
