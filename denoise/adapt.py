@@ -113,7 +113,7 @@ def adapt(model: Autoencoder, images, seconds: float = 60.0, *, sigma: float | N
     reserve = 2 * (time.monotonic() - t) + 0.5  # the final validations and the choice
     # a time budget: the learning rate's cosine runs over it; one validation, at the end
     cfg = TrainConfig(minutes=seconds / 60, epoch_steps=10**9, batch_size=batch_size, lr=lr, seed=seed, backend=model.backend,
-                      progress=progress, val_patches=VALIDATION_PATCHES)
+                      progress=progress)
     fit(tuned, train_s, validation, cfg, deadline=start + seconds - reserve)
     after = validation.loss(tuned)
     used = after < before

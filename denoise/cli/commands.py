@@ -77,11 +77,11 @@ def _initial_model(args, noise_input: bool):
 def _train_noisy_only(args) -> int:
     """``train --noisy-only``: self-supervised on the noisy images, validated on held-back strips."""
     import denoise
-    from denoise.adapt import train_noisy
-    from denoise.training.selfsupervised import SelfNoise
 
+    from ..adapt import train_noisy
     from ..imagefile import list_images, read_image
     from ..memory import keep_freed_memory
+    from ..training.selfsupervised import SelfNoise
 
     if args.noisy or args.val:
         raise ValueError("--noisy and --val go with --clean; --noisy-only validates on a strip of each of its images")

@@ -100,7 +100,6 @@ def adapt_task(model_data: bytes, items: list, seconds: float, sigma, key: str, 
     return model_bytes(tuned)
 
 
-
 def adapted_model(get_client, jobs: list[Job], output, base_data: bytes, base_sha: str, seconds: float, sigma,
                   options=None, *, worker_io: bool, threads: int | None, show: bool):
     """``(model, file bytes, report)``: the model adapted to a sample of ``jobs``,
