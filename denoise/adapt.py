@@ -20,9 +20,9 @@ import numpy as np
 from .model import Architecture, Autoencoder
 from .training.config import TrainConfig
 from .training.loop import Validation, fit
-from .training.selfsupervised import ALPHA, SelfNoise, clipped, recorruption_samplers
+from .training.selfsupervised import ALPHA, SelfNoise, recorruption_samplers
 
-__all__ = ["adapt", "train_noisy", "clipped_share", "ADAPT_LR", "ADAPT_BATCH", "VALIDATION_PATCHES", "CLIPPED_LIMIT"]
+__all__ = ["adapt", "train_noisy", "ADAPT_LR", "ADAPT_BATCH", "VALIDATION_PATCHES", "CLIPPED_LIMIT"]
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +31,11 @@ ADAPT_LR = 1e-4
 ADAPT_BATCH = 256
 #: Validation patches drawn from the held-back strips: the targets are noisy, so many.
 VALIDATION_PATCHES = 8192
-#: Adaptation is not tried when more of the images' pixels than this sit at black or white.
-#: Clipped noise breaks the objective's assumption, near black worst (dark microscopy and sky
-#: frames), and the validation loss, computed on the same kind of targets, still goes down
-#: (scripts/bench_adapt.py).
+#: Adaptation is not tried when more of the images' pixels than this are clipped in a way the
+#: objective does not model (:func:`denoise.training.selfsupervised.image_noise`: RGB at black
+#: or white under a one-channel model, Poisson at white): there the validation loss, computed on
+#: the same kind of targets, still goes down while the results get worse (scripts/bench_adapt.py).
 CLIPPED_LIMIT = 0.05
-
-
-def clipped_share(images) -> float:
-    """The fraction of the images' pixels at black or white in some channel. For
-    Poisson noise a count of 0 is a sample, not a clip, but where many pixels
-    count 0 the objective's Gaussian recorruption fits it badly (a star field's
-    sky: scripts/bench_adapt.py), so those count too."""
-    counts = [(int(m.sum()), m.size) for m in (clipped(im) for im in images)]
-    total = sum(n for _, n in counts)
-    return sum(c for c, _ in counts) / total if total else 0.0
 
 
 def _noise(sigma, noise) -> SelfNoise:
@@ -97,11 +87,10 @@ def adapt(model: Autoencoder, images, seconds: float = 60.0, *, sigma: float | N
     noise = _noise(sigma, noise)
     images = list(images)
     tuned = Autoencoder(model.arch, weights=model.get_weights(), backend=model.backend, meta=copy.deepcopy(model.meta))
-    train_s, val_s, sigmas = recorruption_samplers(tuned, images, noise)
-    share = clipped_share(images)
+    train_s, val_s, sigmas, share = recorruption_samplers(tuned, images, noise)
     if share > CLIPPED_LIMIT:
-        why = (f"{100 * share:.0f}% of the pixels are clipped at black or white: the self-supervised objective "
-               "needs noise that is not clipped, and its validation cannot see the harm it would do")
+        why = (f"{100 * share:.0f}% of the pixels are clipped at black or white in a way the self-supervised "
+               "objective does not model, and its validation cannot see the harm it would do")
         log.warning("not adapting: %s; keeping the model's own weights", why)
         tuned.meta["adaptation"] = {**_provenance(noise, sigmas, ALPHA), "used": False, "reason": why, "steps": 0,
                                     "seconds": round(time.monotonic() - start, 2), "images": len(images),
@@ -142,12 +131,11 @@ def train_noisy(arch: Architecture | Autoencoder, images, cfg: TrainConfig, *, n
     comparable within one run)."""
     noise = _noise(None, noise)
     images = list(images)
-    share = clipped_share(images)
-    if share > CLIPPED_LIMIT:
-        log.warning("%.0f%% of the pixels are clipped at black or white: self-supervised training assumes noise that "
-                    "is not clipped, and may learn to keep or amplify it there", 100 * share)
     model = arch if isinstance(arch, Autoencoder) else Autoencoder(arch, seed=cfg.seed, backend=cfg.backend)
-    train_s, val_s, sigmas = recorruption_samplers(model, images, noise, augment=cfg.augment)
+    train_s, val_s, sigmas, share = recorruption_samplers(model, images, noise, augment=cfg.augment)
+    if share > CLIPPED_LIMIT:
+        log.warning("%.0f%% of the pixels are clipped at black or white in a way the self-supervised objective "
+                    "does not model: it may learn to keep the noise there", 100 * share)
     levels = [s * 255 * math.sqrt(1 + ALPHA**2) for s in sigmas]
     model.meta.update(meta or {})
     model.meta.update(self_supervised=_provenance(noise, sigmas, ALPHA), stride=model.stride,

@@ -24,6 +24,7 @@ from ..metrics import psnr_from_mse
 from ..model import Architecture, Autoencoder
 from ..noise import mixture_spec, parse_mixture
 from .checkpoint import Checkpoint
+from .clipping import clipped_mean
 from .config import TrainConfig
 from .sampler import make_sampler
 from .step import compile_step
@@ -32,17 +33,24 @@ __all__ = ["train", "fit", "Validation", "learning_rate"]
 
 
 class Validation:
-    """A fixed set of validation patches, drawn once, and a model's PSNR on them."""
+    """A fixed set of validation patches, drawn once, and a model's PSNR on them.
+    A sampler with ``clipped_targets`` also gives each row's spread, and the
+    outputs are compared as the training step compares them (:func:`denoise.training.step.as_targets`)."""
 
     def __init__(self, sampler, n: int, seed: int):
-        self.noisy, self.sigma, self.clean = sampler.sample(n, np.random.default_rng([seed, 1]))
+        drawn = sampler.sample(n, np.random.default_rng([seed, 1]))
+        self.noisy, self.sigma, self.clean = drawn[:3]
+        self.spread = drawn[3] if len(drawn) > 3 else None
 
     def loss(self, model: Autoencoder, batch: int = 4096) -> float:
         """The mean squared error of ``model``'s outputs against the targets."""
         err = 0.0
         for i in range(0, len(self.noisy), batch):
-            out = model.reconstruct(self.noisy[i : i + batch], self.sigma[i : i + batch])
-            err += float(np.sum((out.astype(np.float64) - self.clean[i : i + batch]) ** 2))
+            out = model.reconstruct(self.noisy[i : i + batch], self.sigma[i : i + batch]).astype(np.float64)
+            if self.spread is not None:
+                s = self.spread[i : i + batch, None].astype(np.float64)
+                out = np.where(s > 0, clipped_mean(out, np.maximum(s, 1e-6)), out)
+            err += float(np.sum((out - self.clean[i : i + batch]) ** 2))
         return err / self.clean.size
 
     def psnr(self, model: Autoencoder, batch: int = 4096) -> float:
@@ -129,13 +137,14 @@ def train(
 def fit(model: Autoencoder, sampler, validation: Validation, cfg: TrainConfig, *, checkpoint=None,
         deadline: float | None = None) -> Autoencoder:
     """Train ``model`` in place on batches from ``sampler`` (anything with
-    ``sample(n, rng) -> (noisy rows, sigma, target rows)``), validating on
+    ``sample(n, rng) -> (noisy rows, sigma, target rows)``, and a fourth,
+    spread, where it says ``clipped_targets``), validating on
     ``validation`` after each epoch; :func:`train` for the other parameters.
     ``deadline`` (a ``time.monotonic()`` value) also stops it, whatever the
     budget says, and ends the learning-rate schedule there."""
     rng = np.random.default_rng(cfg.seed)
     model.backend = cfg.backend
-    step, lr, state = compile_step(model, cfg)
+    step, lr, state = compile_step(model, cfg, clipped_targets=getattr(sampler, "clipped_targets", False))
     ckpt = Checkpoint(checkpoint, state)
     done, seconds_before, history = ckpt.restore(model, rng)
     if not history:

@@ -13,15 +13,20 @@ their own level ``sigma``.
 What it assumes: noise independent from pixel to pixel, with a variance we
 know. :class:`SelfNoise` says which: Gaussian of a given level, Gaussian of
 the level estimated from each image (``unknown``), or Poisson (shot) noise,
-whose variance ``x / peak`` is taken from the noisy values themselves. Noise
-correlated across pixels (demosaicked, JPEG-compressed) breaks the
+split into two independent halves by binomial thinning.
+Noise correlated across pixels (demosaicked, JPEG-compressed) breaks the
 independence: the model then learns to keep the correlated part.
+
+Saved images are clipped to [0, 1], which breaks the Gaussian assumption near
+black and white; :func:`image_noise` says which clipping is modelled
+(:mod:`denoise.training.clipping`) and which is not.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,13 +34,16 @@ from ..imaging import OPPONENT, as_hwc, split_alpha, to_float, to_opponent
 from ..model import Architecture, Autoencoder
 from ..noise import parse, standard_normal
 from ..pipeline import image_sigma
+from .clipping import clipped_noise_variance, level_noise_gain, local_level
 from .sampler import PatchSampler
 
 __all__ = ["SelfNoise", "RecorruptionSampler", "ALPHA", "model_planes", "holdout_strips", "recorruption_samplers",
-           "poisson_variance", "clipped"]
+           "poisson_variance", "clipped", "image_noise", "ImageNoise", "thin", "LOW_COUNT", "fitted_peak"]
 
 #: The recorruption's strength: inputs carry sqrt(1 + ALPHA^2) times the images' noise, targets 1/ALPHA times.
 ALPHA = 0.5
+#: Poisson counts around a pixel below which a Gaussian recorruption misleads (opponent planes only).
+LOW_COUNT = 10.0
 _FORMS = "gaussian:SIGMA (8-bit levels), poisson, poisson:PEAK, or unknown"
 
 
@@ -105,7 +113,8 @@ def holdout_strips(images: list, rows: int) -> tuple[list, list]:
 
 
 class RecorruptionSampler:
-    """R2R batches ``(input rows, sigma, target rows)`` from noisy images.
+    """R2R batches ``(input rows, sigma, target rows)`` from noisy images, and
+    each row's ``spread`` where some image's noise is clipped (``clipped_targets``).
 
     Parameters
     ----------
@@ -115,13 +124,22 @@ class RecorruptionSampler:
     variances : per image, an (H, W, C) map of its noise variance (0 where it gets no recorruption),
         or None for ``sigma**2`` everywhere
     alpha : the recorruption's strength
+    spreads : per image, the level of the Gaussian noise that was clipped to [0, 1] in its
+        values (the training step compares the targets with the output so noisy and clipped:
+        :func:`denoise.training.step.as_targets`), 0 for an image whose clipping is not modelled
+    peaks : per image, the Poisson peak (photons at white) of an image whose patches are split
+        by binomial thinning instead of recorrupted (:func:`thin`), 0 for the others
     """
 
-    def __init__(self, images, arch: Architecture, sigmas, variances=None, alpha: float = ALPHA, augment: bool = True):
+    def __init__(self, images, arch: Architecture, sigmas, variances=None, alpha: float = ALPHA, augment: bool = True,
+                 spreads=None, peaks=None):
         self.arch, self.alpha = arch, float(alpha)
         self.base = PatchSampler(images, arch, parse("gaussian:0"), variances, augment)
         self.sigmas = np.asarray([sigmas[i] for i in self.base.usable], np.float32)
         self.has_map = variances is not None
+        self.spreads = None if spreads is None else np.asarray([spreads[i] for i in self.base.usable], np.float32)
+        self.clipped_targets = self.spreads is not None and bool(np.any(self.spreads > 0))
+        self.peaks = None if peaks is None else np.asarray([peaks[i] for i in self.base.usable], np.float32)
 
     def sample(self, n: int, rng: np.random.Generator):
         a, k, q = self.alpha, self.arch.context, self.arch.patch
@@ -131,8 +149,29 @@ class RecorruptionSampler:
         z = standard_normal(rng, y.shape) * std
         noisy = y + np.float32(a) * z
         target = (y - z / np.float32(a))[:, k : k + q, k : k + q, :]
+        if self.peaks is not None and np.any(self.peaks[which] > 0):
+            rows = np.flatnonzero(self.peaks[which] > 0)
+            noisy[rows], whole = thin(y[rows], self.peaks[which][rows], 1 / (1 + a * a), rng)
+            target[rows] = whole[:, k : k + q, k : k + q, :]
         level = (sigma * np.float32(math.sqrt(1 + a * a))).astype(np.float32)
-        return noisy.reshape(n, -1), level, np.ascontiguousarray(target.reshape(n, -1))
+        batch = noisy.reshape(n, -1), level, np.ascontiguousarray(target.reshape(n, -1))
+        return (*batch, self.spreads[which]) if self.clipped_targets else batch
+
+
+def thin(patches: np.ndarray, peaks: np.ndarray, keep: float, rng: np.random.Generator):
+    """``(input, target)``: Poisson patches (values ``counts / peak``) split by
+    binomial thinning, each count into ``kept ~ Binomial(count, keep)`` and the
+    rest. The two parts are independent Poisson counts of the same scene, so
+    each, rescaled, is an unbiased noisy copy of it, whatever the count level:
+    the loss of one against the other ranks models as their true error would
+    (unlike a Gaussian recorruption, which very low counts fool). The input
+    carries ``1 / keep`` times the image's noise variance, as recorruption's
+    does at ``keep = 1 / (1 + alpha^2)``."""
+    pk = peaks.astype(np.float64)[:, None, None, None]
+    counts = np.rint(np.maximum(patches, 0) * pk)
+    kept = rng.binomial(counts.astype(np.int64), keep)
+    return ((kept / (keep * pk)).astype(np.float32),
+            ((counts - kept) / ((1 - keep) * pk)).astype(np.float32))
 
 
 def poisson_variance(planes: np.ndarray, rgb_opponent: bool, peak: float) -> np.ndarray:
@@ -148,43 +187,92 @@ def poisson_variance(planes: np.ndarray, rgb_opponent: bool, peak: float) -> np.
 
 def recorruption_samplers(model: Autoencoder, images: list, noise: SelfNoise, *, alpha: float = ALPHA,
                           augment: bool = True):
-    """``(train sampler, validation sampler, sigmas)`` for ``images`` (arrays of any
-    supported dtype): held-back strips (:func:`holdout_strips`) for validation,
-    and each image's noise level in [0, 1] units, as :func:`denoise.denoise_image`
-    would take or estimate it."""
+    """``(train sampler, validation sampler, sigmas, unmodelled)`` for ``images``
+    (arrays of any supported dtype): held-back strips (:func:`holdout_strips`)
+    for validation; each image's noise level in [0, 1] units, as
+    :func:`denoise.denoise_image` would take or estimate it; and the share of
+    the pixels clipped in a way the objective does not model (:func:`image_noise`)."""
     if not images:
         raise ValueError("no images to learn from")
-    planes, sigmas, maps = [], [], []
+    planes, sigmas, how = [], [], []
     for im in images:
         x = model_planes(model, im)
         if noise.kind == "gaussian" and noise.level is not None:
             s = noise.level / 255.0
         else:
             s = image_sigma(im)
-        opponent = model.arch.channels == 1 and x.shape[2] == 3
-        if noise.kind == "poisson":
-            peak = noise.level or _fitted_peak(x, s, opponent)
-            var = poisson_variance(x, opponent, peak)
-        else:
-            var = np.full(x.shape, s * s, np.float32)
-        var[clipped(im, black=noise.kind != "poisson")] = 0  # see clipped()
         planes.append(x)
-        maps.append(var)
         sigmas.append(float(s))
+        how.append(image_noise(model, im, x, s, noise))
     p = model.arch.in_patch
     if not any(x.shape[0] >= p and x.shape[1] >= p for x in planes):
         raise ValueError(f"no image is at least {p}x{p} pixels (the model's input patch)")
     train, val = holdout_strips(planes, p)
-    train_maps, val_maps = holdout_strips(maps, p)
-    return (RecorruptionSampler(train, model.arch, sigmas, train_maps, alpha, augment),
-            RecorruptionSampler(val, model.arch, sigmas, val_maps, alpha, augment=False), sigmas)
+    train_maps, val_maps = holdout_strips([h.variance for h in how], p)
+    spreads, peaks = [h.spread for h in how], [h.peak for h in how]
+    share = sum(int(h.unmodelled.sum()) for h in how) / max(sum(h.unmodelled.size for h in how), 1)
+    return (RecorruptionSampler(train, model.arch, sigmas, train_maps, alpha, augment, spreads, peaks),
+            RecorruptionSampler(val, model.arch, sigmas, val_maps, alpha, False, spreads, peaks), sigmas, share)
+
+
+class ImageNoise(NamedTuple):
+    """How one noisy image is turned into training pairs (:func:`image_noise`)."""
+
+    variance: np.ndarray  #: (H, W, C) noise variance of each value, for recorruption (0: none)
+    spread: float  #: the level of the clipped Gaussian noise its targets carry (0: clipping not modelled)
+    peak: float  #: the Poisson peak its patches are thinned at (0: recorrupted instead)
+    unmodelled: np.ndarray  #: (H, W) pixels clipped in a way the objective does not model
+
+
+def image_noise(model: Autoencoder, image: np.ndarray, planes: np.ndarray, sigma: float,
+                noise: SelfNoise) -> ImageNoise:
+    """How one noisy image (``planes``: :func:`model_planes`; ``sigma``: its
+    level) is turned into training pairs.
+
+    - Gaussian noise on intensities (gray, or RGB for a 3-channel model):
+      recorruption. In a clipped image, at the variance of the clipped noise
+      at the clean level read around each pixel
+      (:func:`denoise.training.clipping.clipped_noise_variance`), with
+      ``sigma`` as the spread; nothing is left unmodelled.
+    - Poisson noise on intensities: binomial thinning (:func:`thin`), at the
+      given peak or one fitted to the image. Clipping at white is not modelled.
+    - Opponent planes (RGB for a one-channel model): recorruption at
+      ``sigma^2`` (Gaussian) or at ``x / peak`` read around each pixel
+      (Poisson). Clipping in RGB is not modelled, nor are Poisson counts too
+      low for a Gaussian recorruption (under ``LOW_COUNT`` around a pixel).
+
+    Unmodelled clipped pixels get no recorruption: see :func:`clipped`."""
+    opponent = model.arch.channels == 1 and planes.shape[2] == 3
+    if noise.kind == "poisson":
+        peak = noise.level or fitted_peak(planes, opponent)
+        level = local_level(planes)
+        unmodelled = clipped(image, black=False)
+        if not opponent:
+            return ImageNoise(np.zeros(planes.shape, np.float32), 0.0, float(peak), unmodelled)
+        var = poisson_variance(level, opponent, peak)
+        unmodelled |= level[:, :, 0] / math.sqrt(3) * peak < LOW_COUNT  # luma is sum/sqrt(3)
+    else:
+        unmodelled = clipped(image)
+        if not opponent and _is_clipped(image, unmodelled):
+            return ImageNoise(clipped_noise_variance(planes, sigma), float(sigma), 0.0, np.zeros_like(unmodelled))
+        var = np.full(planes.shape, sigma * sigma, np.float32)
+    var[unmodelled] = 0
+    return ImageNoise(var, 0.0, 0.0, unmodelled)
+
+
+def _is_clipped(image: np.ndarray, at_bounds: np.ndarray) -> bool:
+    """Whether ``image`` looks clipped to [0, 1]: some pixel at a bound, and (a
+    float image) none beyond them."""
+    a = np.asarray(image)
+    return bool(at_bounds.any()) and (a.dtype.kind in "ui" or bool(np.nanmin(a) >= 0 and np.nanmax(a) <= 1))
 
 
 def clipped(image: np.ndarray, black: bool = True) -> np.ndarray:
     """(H, W) True where any channel sits exactly at black or white (0 or 1 in [0, 1] units);
     with ``black=False`` at white only (a Poisson count of 0 is a sample, not a clip).
 
-    There the noisy value is known rather than noisy, so the recorruption
+    Where the objective does not model the clipping (:func:`noise_variance`),
+    the noisy value is known rather than noisy there, so the recorruption
     ``z`` could be read off the input and the target's ``-z / alpha`` predicted
     from it: the model would learn to amplify noise. These pixels get no
     recorruption (input and target are the value itself)."""
@@ -195,8 +283,24 @@ def clipped(image: np.ndarray, black: bool = True) -> np.ndarray:
     return np.any(at, axis=2)
 
 
-def _fitted_peak(planes: np.ndarray, sigma: float, opponent: bool) -> float:
-    """The Poisson peak that gives an image of this mean brightness the estimated
-    noise level: ``sigma^2 = mean(x) / peak``."""
-    mean = float(np.mean(planes[:, :, 0]) / math.sqrt(3)) if opponent else float(np.mean(planes))  # luma is sum/sqrt(3)
-    return max(mean, 1e-3) / max(sigma, 1e-4) ** 2
+def fitted_peak(planes: np.ndarray, opponent: bool, block: int = 8) -> float:
+    """The Poisson peak of noisy planes, from the noise-level function
+    ``var = x / peak``: per block of ``block`` pixels, the residual's power
+    against the local level (:func:`denoise.training.clipping.local_level`),
+    and the median over blocks, which edges and texture (blocks of high
+    residual) do not move. Luma for opponent planes (its variance is
+    ``luma / (sqrt(3) peak)``)."""
+    p = planes[:, :, :1]
+    level = local_level(p)[:, :, 0]
+    power = (p[:, :, 0] - level) ** 2 / level_noise_gain()
+    if opponent:
+        level = level / math.sqrt(3)
+    h, w = (planes.shape[0] // block) * block, (planes.shape[1] // block) * block
+    if h == 0 or w == 0:
+        raise ValueError(f"an image of {planes.shape[0]}x{planes.shape[1]} pixels is too small to fit its Poisson peak")
+    sums = lambda a: a[:h, :w].reshape(h // block, block, w // block, block).sum(axis=(1, 3)).ravel()
+    lv, pw = sums(np.maximum(level, 0)), sums(power)
+    ok = (lv > 0) & (pw > 0)
+    if not ok.any():
+        raise ValueError("the image has no noise to fit a Poisson peak to; give it as poisson:PEAK")
+    return float(1.0 / np.median(pw[ok] / lv[ok]))

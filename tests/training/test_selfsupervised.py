@@ -106,20 +106,69 @@ def test_noisy_only_training_is_seeded_and_resumes(training_photos, tmp_path):
         np.testing.assert_allclose(b[k], a[k], rtol=1e-6, atol=1e-7)
 
 
-def test_clipped_pixels_get_no_recorruption():
-    # at black or white the noisy value is known, so a recorruption there could be read off
-    # the input and its target predicted: those pixels keep their value in input and target
+def test_clipped_pixels_of_opponent_planes_get_no_recorruption():
+    # at black or white the noisy value is known, so where the clipping is not modelled
+    # (RGB under a one-channel model) a recorruption could be read off the input and its
+    # target predicted: those pixels keep their value in input and target
     from denoise.training.selfsupervised import clipped
 
     img = np.full((40, 40), 128, np.uint8)
     img[:, :20] = 0
-    rgb = np.dstack([img, np.full_like(img, 90), np.full_like(img, 90)])
+    rgb = np.dstack([img, img, img])
     assert clipped(img)[:, :20].all() and not clipped(img)[:, 20:].any()
-    assert clipped(rgb)[:, :20].all()  # any channel
+    assert clipped(np.dstack([img, np.full_like(img, 90), img]))[:, :20].all()  # any channel
     model = denoise.Autoencoder(TINY, seed=0)
-    train, _, _ = recorruption_samplers(model, [img], SelfNoise("gaussian", 25.0), augment=False)
+    train, _, _, share = recorruption_samplers(model, [rgb], SelfNoise("gaussian", 25.0), augment=False)
+    assert share == pytest.approx(0.5) and not train.clipped_targets
     rows, _, target = train.sample(4000, np.random.default_rng(0))
     p = TINY.in_patch
     first = rows.reshape(-1, p, p)[:, :, 0]  # the left column of each patch
     black = np.isclose(target.reshape(-1, TINY.patch, TINY.patch)[:, :, 0], 0)
     assert (first == 0).mean() > 0.3 and black.mean() > 0.3  # black columns arrive untouched
+
+
+def test_clipped_gray_noise_is_recorrupted_at_its_own_variance_and_compared_clipped():
+    # a gray frame clipped at black: every pixel is recorrupted, at the clipped noise's own
+    # (smaller) variance near black, and the rows carry the spread the loss clips the output at
+    rng = np.random.default_rng(0)
+    clean = np.full((64, 64), 0.02, np.float32)
+    clean[:, 32:] = 0.5
+    y = (np.clip(clean + 0.1 * rng.standard_normal(clean.shape), 0, 1) * 255).round().astype(np.uint8)
+    model = denoise.Autoencoder(TINY, seed=0)
+    train, _, _, share = recorruption_samplers(model, [y], SelfNoise("gaussian", 25.5), augment=False)
+    assert share == 0 and train.clipped_targets
+    rows, level, target, spread = train.sample(20000, np.random.default_rng(1))
+    assert np.allclose(spread, 0.1)
+    var = train.base._noisy_buffer.reshape(-1, 64)  # the variance map of the training part
+    dark, mid = np.median(var[8:48, 4:28]), np.median(var[8:48, 36:60])
+    assert mid == pytest.approx(0.01, rel=0.1)
+    assert 0.003 < dark < 0.006  # clip(0.02 + N(0, 0.1^2), 0, 1) has variance 0.0044
+
+
+def test_thinned_poisson_halves_are_independent_unbiased_copies_even_at_low_counts():
+    rng = np.random.default_rng(0)
+    peak, x = 30.0, 1.5 / 30  # one and a half photons
+    y = (rng.poisson(x * peak, (200000, 1, 1, 1)) / peak).astype(np.float32)
+    from denoise.training.selfsupervised import thin
+
+    inp, tgt = thin(y, np.full(len(y), peak), 0.8, np.random.default_rng(1))
+    assert inp.mean() == pytest.approx(x, rel=0.02) and tgt.mean() == pytest.approx(x, rel=0.02)
+    assert inp.var() == pytest.approx(x / (0.8 * peak), rel=0.03)
+    assert abs(np.corrcoef(inp.ravel(), tgt.ravel())[0, 1]) < 0.01
+
+
+def test_poisson_images_are_thinned_at_their_fitted_peak():
+    # the peak fitted from the noise-level function, and thinning instead of recorruption
+    from denoise.training.selfsupervised import fitted_peak
+
+    yy, xx = np.mgrid[:128, :128]
+    discs = ((xx - 40) ** 2 + (yy - 40) ** 2 < 300) | ((xx - 90) ** 2 + (yy - 80) ** 2 < 200)
+    clean = (0.05 + 0.6 * xx / 128 + 0.3 * discs).astype(np.float32)  # a ramp from dark, two bright discs
+    y = (np.random.default_rng(2).poisson(clean * 40.0) / 40.0).astype(np.float32)
+    assert fitted_peak(y[:, :, None], False) == pytest.approx(40, rel=0.1)
+    model = denoise.Autoencoder(TINY, seed=0)
+    train, _, _, _ = recorruption_samplers(model, [y], SelfNoise("poisson"), augment=False)
+    assert train.peaks[0] == pytest.approx(40, rel=0.1)
+    rows, _, target = train.sample(64, np.random.default_rng(3))
+    step = 1 / (0.8 * train.peaks[0])
+    assert np.allclose(rows / step, np.rint(rows / step), atol=1e-3)  # inputs are whole thinned counts
