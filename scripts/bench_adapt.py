@@ -10,7 +10,11 @@ Sections:
   the noisy input, the shipped model, :func:`denoise.adapt` for each budget
   on the set's own noisy images, and the upper bound of fine-tuning for the
   middle budget on the same images' clean versions (supervised). PSNR in dB
-  over the set, each image scored against its clean version.
+  over the set, each image scored against its clean version. The noisy
+  files are clipped to their dtype's range, as saved files are; the
+  supervised fine-tuning adds unclipped noise, as the shipped model was
+  trained, so where clipping matters (dark frames, white paper) it is not an
+  upper bound: the adaptation models the clipping, and it does not.
 - ``scratch``: a model of the shipped architecture trained from scratch on
   noisy photos alone (``train_noisy``) and on their clean versions
   (``train``), the same time each, scored on held-out photos.
