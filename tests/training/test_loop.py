@@ -49,8 +49,8 @@ def test_the_loop_reads_each_loss_after_starting_the_next_step(training_photos, 
             events.append(("read", self.k))
             return float(self.value)
 
-    def traced_compile_step(model, cfg):
-        step, lr, state = real(model, cfg)
+    def traced_compile_step(model, cfg, **kw):
+        step, lr, state = real(model, cfg, **kw)
 
         def traced(*args):
             k = sum(kind == "start" for kind, _ in events)
