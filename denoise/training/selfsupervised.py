@@ -113,8 +113,9 @@ def holdout_strips(images: list, rows: int) -> tuple[list, list]:
 
 
 class RecorruptionSampler:
-    """R2R batches ``(input rows, sigma, target rows)`` from noisy images, and
-    each row's ``spread`` where some image's noise is clipped (``clipped_targets``).
+    """R2R batches ``(input rows, sigma, target rows)`` from noisy images (thinned
+    halves instead for the images given a Poisson peak), and each row's
+    ``spread`` where some image's noise is clipped (``clipped_targets``).
 
     Parameters
     ----------
