@@ -18,6 +18,7 @@ __all__ = ["Architecture", "ACTIVATIONS", "MAX_PARAMETERS", "MAX_INPUT_PATCH"]
 #: useful patch model, far below what would exhaust a machine's memory.
 MAX_PARAMETERS = 50_000_000
 MAX_INPUT_PATCH = 128
+MAX_EXTENT = 512
 
 #: The activation functions a model may use.
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
@@ -49,6 +50,13 @@ class Architecture:
         so one model serves a range of noise levels.
     scale : float
         Normalisation: ``(row - row.mean()) * scale``.
+    surround : tuple of int
+        Scales of a coarse surround (:mod:`denoise.surround`): for each scale
+        ``s``, the means of ``s x s`` blocks on a ``surround_grid`` square grid
+        centred on the patch are appended to the input row, so the model sees
+        ``s * surround_grid`` pixels across for ``surround_grid**2`` inputs.
+    surround_grid : int
+        Side of each scale's grid of blocks.
     """
 
     patch: int = 8
@@ -60,6 +68,8 @@ class Architecture:
     residual: bool = True
     noise_input: bool = False
     scale: float = 4.0
+    surround: tuple[int, ...] = ()
+    surround_grid: int = 8
 
     def __post_init__(self):
         for name in ("patch", "context", "channels"):
@@ -79,6 +89,20 @@ class Architecture:
         for name in ("tied", "residual", "noise_input"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")
+        if not isinstance(self.surround, (tuple, list)) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in self.surround
+        ):
+            raise ValueError(f"surround must be a list of positive integer scales; got {self.surround!r}")
+        object.__setattr__(self, "surround", tuple(int(v) for v in self.surround))
+        if not isinstance(self.surround_grid, (int, np.integer)) or isinstance(self.surround_grid, bool) or self.surround_grid < 1:
+            raise ValueError(f"surround_grid must be a positive integer; got {self.surround_grid!r}")
+        for v in self.surround:
+            if (v * self.surround_grid - self.patch) % 2:
+                raise ValueError(f"a surround grid of {self.surround_grid} blocks of {v} px and a {self.patch} px patch "
+                                 "do not share a centre: their sides must differ by an even number of pixels")
+        if self.extent > MAX_EXTENT:
+            raise ValueError(f"the input may depend on at most {MAX_EXTENT} x {MAX_EXTENT} pixels; this surround reaches "
+                             f"{self.extent} x {self.extent}")
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3; got {self.channels}")
         if not self.hidden or min(self.hidden) < 1:
@@ -103,8 +127,33 @@ class Architecture:
         return self.patch + 2 * self.context
 
     @property
+    def fine_size(self) -> int:
+        """Values of the input patch (the first part of an input row)."""
+        return self.in_patch**2 * self.channels
+
+    @property
+    def surround_size(self) -> int:
+        """Values of the coarse surround (the rest of an input row)."""
+        return len(self.surround) * self.surround_grid**2 * self.channels
+
+    @property
     def in_size(self) -> int:
-        return self.in_patch**2 * self.channels + int(self.noise_input)
+        return self.fine_size + self.surround_size + int(self.noise_input)
+
+    def surround_offset(self, scale: int) -> int:
+        """Where a scale's grid of blocks starts, from the output patch's origin (zero or negative
+        where it reaches beyond the patch): the grid and the patch share a centre."""
+        return (self.patch - scale * self.surround_grid) // 2
+
+    @property
+    def reach(self) -> int:
+        """How far beyond the output patch the input reads, on each side: the context or the surround."""
+        return max([self.context, *(-self.surround_offset(v) for v in self.surround)])
+
+    @property
+    def extent(self) -> int:
+        """Side of the square of pixels one patch's input depends on."""
+        return self.patch + 2 * self.reach
 
     @property
     def out_size(self) -> int:
@@ -156,6 +205,10 @@ class Architecture:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        if self.surround:
+            d["surround"] = list(self.surround)
+        else:  # a model without a surround is written as before it existed
+            del d["surround"], d["surround_grid"]
         return d
 
     @classmethod

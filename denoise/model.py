@@ -172,11 +172,12 @@ class Autoencoder:
         y = self.decoder(self.code(rows, sigma)) / np.float32(arch.scale)
         if not arch.residual:
             return y + pt.mean(rows, axis=1, keepdims=True)
+        fine = rows[:, : arch.fine_size] if arch.surround else rows
         if arch.context:
             p, c, k = arch.in_patch, arch.channels, arch.context
-            centre = rows.reshape((-1, p, p, c))[:, k : k + arch.patch, k : k + arch.patch, :]
+            centre = fine.reshape((-1, p, p, c))[:, k : k + arch.patch, k : k + arch.patch, :]
             return centre.reshape((-1, arch.out_size)) - y
-        return rows - y
+        return fine - y
 
     # ---- compiled functions ------------------------------------------------
     def _function(self, which: str):

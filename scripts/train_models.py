@@ -43,6 +43,7 @@ Record in ``denoise/models/MODELS.md`` where each part of a model's training ran
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import shutil
@@ -119,6 +120,16 @@ MODELS["default-camera"] = dict(MODELS["default-stage1"], shipped="default", noi
                                 batch_size=512, lr=2e-4, steps=40_000, seed=20261205)
 
 
+# The stronger-patch-model ablation (scripts/bench_ablation.py): each lever alone on one fixed budget, from
+# scratch, on the same photos, noise, seed and schedule as each other; "colour" recipes take the RGB photos only.
+ABLATION = dict(MODELS["default-stage1"], steps=60_000, seed=20261204)
+MODELS["ablate-base"] = dict(ABLATION)
+MODELS["ablate-surround"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, surround=(4, 8)))
+MODELS["ablate-colour"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3), colour=True)
+MODELS["ablate-colour-surround"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3, surround=(4, 8)),
+                                        colour=True)
+
+
 #: What a CUDA machine with jax, numba, numpy, scipy, Pillow and tqdm lacks to train: PyTensor, the
 #: packages PyTensor and its rewriting libraries require, and zlib-ng (denoise.png), as wheels.
 WHEELS = ["pytensor==3.0.7", "cons", "etuples", "logical-unification", "miniKanren", "multipledispatch", "toolz",
@@ -170,6 +181,8 @@ def run(name: str, args, data, deadline=None):
     starts from its weights."""
     spec = MODELS[name]
     train, val, files = data
+    if spec.get("colour"):  # a three-channel model learns from the RGB photos
+        train, val = ([x for x in xs if x.ndim == 3 and x.shape[2] == 3] for xs in (train, val))
     ckpt = args.runs / f"{name}.ckpt.npz"
     start = spec["arch"]
     if "shipped" in spec:  # the package's weights of a shipped model, whatever trained them

@@ -17,8 +17,8 @@ def tiles(shape: tuple[int, int], tile_pixels: int, stride: int, reach: int):
     Each tile is ``(outer, core)``: ``outer`` = ((y0, y1), (x0, x1)) is the
     region to denoise, ``core`` the part of its result to keep, in the
     tile's coordinates. Cores partition the image. ``outer`` extends each
-    core by at least ``reach`` pixels (the model's patch size plus context,
-    minus one) where the image allows, and starts on a multiple of
+    core by at least ``reach`` pixels (the model's patch size plus how far
+    its input reaches beyond the patch, minus one) where the image allows, and starts on a multiple of
     ``stride``, so it sees the same global patch grid and produces the same
     core pixels as denoising the whole image.
     """
@@ -39,7 +39,7 @@ def tile_boxes(shape: tuple[int, int], tile_pixels: int, model, stride: int | No
     """:func:`tiles` for ``model``: ``(outer slices, core slices in the tile, core box in the image)``."""
     arch = model.arch
     out = []
-    for ((y0, y1), (x0, x1)), core in tiles(shape, tile_pixels, stride or model.stride, arch.patch + arch.context - 1):
+    for ((y0, y1), (x0, x1)), core in tiles(shape, tile_pixels, stride or model.stride, arch.patch + arch.reach - 1):
         box = (y0 + core[0][0], y0 + core[0][1], x0 + core[1][0], x0 + core[1][1])
         out.append(((slice(y0, y1), slice(x0, x1)), (slice(*core[0]), slice(*core[1])), box))
     return out

