@@ -57,6 +57,13 @@ class Architecture:
         ``s * surround_grid`` pixels across for ``surround_grid**2`` inputs.
     surround_grid : int
         Side of each scale's grid of blocks.
+    neighbours : int
+        Non-local grouping (:mod:`denoise.matching`): the mean of the input
+        windows of the patch's ``neighbours`` most similar patches within
+        ``search`` pixels (offsets on a ``search_step`` lattice) is appended
+        to the input row; 0: none.
+    search, search_step : int
+        Radius of the search window, and the step between the offsets tried.
     """
 
     patch: int = 8
@@ -70,6 +77,9 @@ class Architecture:
     scale: float = 4.0
     surround: tuple[int, ...] = ()
     surround_grid: int = 8
+    neighbours: int = 0
+    search: int = 8
+    search_step: int = 2
 
     def __post_init__(self):
         for name in ("patch", "context", "channels"):
@@ -100,6 +110,13 @@ class Architecture:
             if (v * self.surround_grid - self.patch) % 2:
                 raise ValueError(f"a surround grid of {self.surround_grid} blocks of {v} px and a {self.patch} px patch "
                                  "do not share a centre: their sides must differ by an even number of pixels")
+        for name in ("neighbours", "search", "search_step"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < (0 if name == "neighbours" else 1):
+                raise ValueError(f"{name} must be a {'non-negative' if name == 'neighbours' else 'positive'} integer; got {v!r}")
+        if self.neighbours >= (2 * (self.search // self.search_step) + 1) ** 2:
+            raise ValueError(f"{self.neighbours} neighbours asked for, but a search of {self.search} px in steps of "
+                             f"{self.search_step} tries only {(2 * (self.search // self.search_step) + 1) ** 2 - 1} offsets")
         if self.extent > MAX_EXTENT:
             raise ValueError(f"the input may depend on at most {MAX_EXTENT} x {MAX_EXTENT} pixels; this surround reaches "
                              f"{self.extent} x {self.extent}")
@@ -137,8 +154,13 @@ class Architecture:
         return len(self.surround) * self.surround_grid**2 * self.channels
 
     @property
+    def neighbour_size(self) -> int:
+        """Values of the neighbours' mean window (after the surround in an input row)."""
+        return self.fine_size if self.neighbours else 0
+
+    @property
     def in_size(self) -> int:
-        return self.fine_size + self.surround_size + int(self.noise_input)
+        return self.fine_size + self.surround_size + self.neighbour_size + int(self.noise_input)
 
     def surround_offset(self, scale: int) -> int:
         """Where a scale's grid of blocks starts, from the output patch's origin (zero or negative
@@ -148,7 +170,8 @@ class Architecture:
     @property
     def reach(self) -> int:
         """How far beyond the output patch the input reads, on each side: the context or the surround."""
-        return max([self.context, *(-self.surround_offset(v) for v in self.surround)])
+        matching = [self.context + self.search // self.search_step * self.search_step] if self.neighbours else []
+        return max([self.context, *(-self.surround_offset(v) for v in self.surround), *matching])
 
     @property
     def extent(self) -> int:
@@ -209,6 +232,8 @@ class Architecture:
             d["surround"] = list(self.surround)
         else:  # a model without a surround is written as before it existed
             del d["surround"], d["surround_grid"]
+        if not self.neighbours:  # nor one without neighbours
+            del d["neighbours"], d["search"], d["search_step"]
         return d
 
     @classmethod

@@ -172,7 +172,7 @@ class Autoencoder:
         y = self.decoder(self.code(rows, sigma)) / np.float32(arch.scale)
         if not arch.residual:
             return y + pt.mean(rows, axis=1, keepdims=True)
-        fine = rows[:, : arch.fine_size] if arch.surround else rows
+        fine = rows[:, : arch.fine_size] if arch.fine_size < arch.in_size - int(arch.noise_input) else rows
         if arch.context:
             p, c, k = arch.in_patch, arch.channels, arch.context
             centre = fine.reshape((-1, p, p, c))[:, k : k + arch.patch, k : k + arch.patch, :]

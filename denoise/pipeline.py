@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import patches as P
-from . import surround
+from . import inputs
 from .estimate import estimate_sigma
 from .imaging import (
     as_hwc,
@@ -98,7 +98,7 @@ def ensemble_reconstruct(model: Autoencoder, rows: np.ndarray, sigma, ensemble: 
     n = rows.shape[0]
     total = np.zeros((n, arch.patch, arch.patch, arch.channels), np.float32)
     for t in range(ensemble):
-        out = model.reconstruct(surround.turn_rows(arch, rows, t), sigma).reshape(n, arch.patch, arch.patch, arch.channels)
+        out = model.reconstruct(inputs.turn_rows(arch, rows, t), sigma).reshape(n, arch.patch, arch.patch, arch.channels)
         total += P.dihedral(out, t, inverse=True)
     total /= np.float32(ensemble)
     return total.reshape(n, -1)
@@ -137,14 +137,14 @@ def denoise_planes(
     g = P.grid(x.shape, arch.patch, stride)
     with stage("pad"):
         padded = P.pad(x, g, arch.reach)
-        means = [surround.box_means(padded, v) for v in arch.surround]
+        means = inputs.prepare(arch, padded)
     acc = P.accumulator(x.shape, g)
     win = P.window(arch.patch, window)
     rows_per_band = max(1, batch_size // g.count[1])
     for r0 in range(0, g.count[0], rows_per_band):
         band = slice(r0, min(r0 + rows_per_band, g.count[0]))
         with stage("extract"):
-            rows = surround.input_rows(arch, padded, means, g, band)
+            rows = inputs.input_rows(arch, padded, means, g, band)
         with stage("forward", work=len(rows) * ensemble):
             denoised = ensemble_reconstruct(model, rows, sigma, ensemble)
         with stage("overlap-add"):

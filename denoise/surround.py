@@ -7,10 +7,9 @@ grid of 8, a 32 and a 64 pixel window, for 64 extra inputs each. A block mean
 carries ``1/s`` of the noise of one pixel, so the wide context comes nearly
 clean and cheap; the output patch and the stitching are unchanged.
 
-Input rows are laid out ``[patch (y, x, channel) | each scale's grid (y, x,
-channel)]``. The blocks of a patch lie at fixed offsets from it on the global
-patch grid, so tiles whose margin covers :attr:`Architecture.reach` produce
-the same pixels as the whole image.
+The blocks of a patch lie at fixed offsets from it on the global patch grid,
+so tiles whose margin covers :attr:`Architecture.reach` produce the same
+pixels as the whole image (:mod:`denoise.inputs` lays out the input row).
 """
 
 from __future__ import annotations
@@ -18,57 +17,37 @@ from __future__ import annotations
 import numpy as np
 
 from .architecture import Architecture
-from . import patches as P
 
-__all__ = ["box_means", "input_rows", "turn_rows", "block_noise"]
+__all__ = ["box_means", "blocks", "block_noise"]
 
 
 def box_means(image: np.ndarray, scale: int) -> np.ndarray:
-    """``out[y, x] = image[y : y + scale, x : x + scale].mean()`` for an (H, W, C) image, float32,
-    of the same shape: the last ``scale - 1`` rows and columns, whose blocks leave the image, are 0."""
-    h, w, c = image.shape
-    out = np.zeros((h, w, c), np.float32)
+    """``out[..., y, x, :] = image[..., y : y + scale, x : x + scale, :].mean()`` for an (..., H, W, C)
+    image (or stack of them), float32, of the same shape: the last ``scale - 1`` rows and columns,
+    whose blocks leave the image, are 0."""
+    h, w = image.shape[-3:-1]
+    out = np.zeros(image.shape, np.float32)
     if h < scale or w < scale:
         return out
-    s = np.zeros((h + 1, w + 1, c), np.float64)  # summed-area table, in float64 so that large images keep precision
-    np.cumsum(np.cumsum(image, axis=0, dtype=np.float64), axis=1, out=s[1:, 1:])
-    box = s[scale:, scale:] - s[:-scale, scale:] - s[scale:, :-scale] + s[:-scale, :-scale]
-    out[: h - scale + 1, : w - scale + 1] = box / (scale * scale)
+    lead = image.shape[:-3]
+    s = np.zeros((*lead, h + 1, w + 1, image.shape[-1]), np.float64)  # summed-area table, in float64 for precision
+    np.cumsum(np.cumsum(image, axis=-3, dtype=np.float64), axis=-2, out=s[..., 1:, 1:, :])
+    box = s[..., scale:, scale:, :] - s[..., :-scale, scale:, :] - s[..., scale:, :-scale, :] + s[..., :-scale, :-scale, :]
+    out[..., : h - scale + 1, : w - scale + 1, :] = box / (scale * scale)
     return out
 
 
-def input_rows(arch: Architecture, padded: np.ndarray, means: list[np.ndarray], g: P.Grid, rows: slice | None) -> np.ndarray:
-    """The model's input rows for patch-grid ``rows`` of an image padded by :func:`denoise.patches.pad`
-    with ``arch.reach``; ``means`` holds ``box_means(padded, s)`` for each surround scale."""
-    r = arch.reach
-    fine = P.extract_padded(padded[r - arch.context :, r - arch.context :], g, arch.context, rows)
-    if not arch.surround:
-        return fine
-    r0, r1, _ = (rows or slice(None)).indices(g.count[0])
-    r1 = max(r1, r0)
-    parts = [fine]
-    n, s = arch.surround_grid, g.stride
-    for scale, b in zip(arch.surround, means):
-        o = r + arch.surround_offset(scale)  # the first block of patch (0, 0), in padded coordinates
-        span = (n - 1) * scale + 1
-        band = b[o + r0 * s : o + (r1 - 1) * s + span, o:] if r1 > r0 else b[:0, o:]
-        win = np.lib.stride_tricks.sliding_window_view(band, (span, span), axis=(0, 1))
-        win = win[::s, ::s][: r1 - r0, : g.count[1], :, ::scale, ::scale]  # (ny, nx, C, n, n)
-        parts.append(win.transpose(0, 1, 3, 4, 2).reshape(-1, n * n * padded.shape[2]))
-    return np.concatenate(parts, axis=1)
-
-
-def turn_rows(arch: Architecture, rows: np.ndarray, t: int) -> np.ndarray:
-    """Input rows of the patches turned or flipped by element ``t`` of :data:`denoise.patches.DIHEDRAL`:
-    the patch and every grid of blocks about their shared centre."""
-    n, c = rows.shape[0], arch.channels
-    sides = [arch.in_patch] + [arch.surround_grid] * len(arch.surround)
-    out, at = [], 0
-    for side in sides:
-        part = rows[:, at : at + side * side * c].reshape(n, side, side, c)
-        out.append(np.ascontiguousarray(P.dihedral(part, t)).reshape(n, -1))
-        at += side * side * c
-    return np.concatenate(out, axis=1) if len(out) > 1 else out[0]
+def blocks(arch: Architecture, means: np.ndarray, scale: int, origin: tuple[int, int], rows: int, cols: int, stride: int) -> np.ndarray:
+    """Each patch's grid of blocks at ``scale`` from ``means`` = ``box_means(image, scale)``
+    (H, W, C), for the ``rows`` x ``cols`` patches whose outputs start at ``origin + stride * (i, j)``:
+    (rows * cols, grid * grid * C), in (y, x, channel) order."""
+    n = arch.surround_grid
+    o = (origin[0] + arch.surround_offset(scale), origin[1] + arch.surround_offset(scale))
+    span = (n - 1) * scale + 1
+    band = means[o[0] : o[0] + (rows - 1) * stride + span, o[1] :] if rows > 0 else means[:0, o[1] :]
+    win = np.lib.stride_tricks.sliding_window_view(band, (span, span), axis=(0, 1))
+    win = win[::stride, ::stride][:rows, :cols, :, ::scale, ::scale]  # (rows, cols, C, n, n)
+    return win.transpose(0, 1, 3, 4, 2).reshape(-1, n * n * means.shape[2])
 
 
 def block_noise(arch: Architecture, fine_noise: np.ndarray, sigma: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:

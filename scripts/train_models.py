@@ -125,6 +125,7 @@ MODELS["default-camera"] = dict(MODELS["default-stage1"], shipped="default", noi
 ABLATION = dict(MODELS["default-stage1"], steps=60_000, seed=20261204)
 MODELS["ablate-base"] = dict(ABLATION)
 MODELS["ablate-surround"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, surround=(4, 8)))
+MODELS["ablate-neighbours"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, neighbours=8))
 MODELS["ablate-colour"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3), colour=True)
 MODELS["ablate-colour-surround"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3, surround=(4, 8)),
                                         colour=True)

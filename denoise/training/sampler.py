@@ -8,6 +8,7 @@ import numpy as np
 from ..model import Architecture
 from ..noise import Noise
 from ..patches import DIHEDRAL, dihedral
+from ..inputs import footprint_rows
 from ..surround import block_noise, box_means
 from .crops import CameraCrops
 
@@ -42,7 +43,10 @@ class PatchSampler:
         usable = [i for i, c in enumerate(clean) if c.shape[0] >= e and c.shape[1] >= e]
         if not usable:
             raise ValueError(f"no training image is at least {e}x{e} pixels (the model's input patch and surround)")
-        if arch.surround and noisy is None and noise.kind != "gaussian":
+        # with neighbours, each patch's whole footprint is drawn and made noisy, and its input row made
+        # from it as denoising makes it; without, the surround's block means take their noise in closed form
+        self.footprints = arch.neighbours > 0
+        if arch.surround and not self.footprints and noisy is None and noise.kind != "gaussian":
             raise ValueError(f"a model with a coarse surround trains on white Gaussian noise or on real noisy pairs; "
                              f"got {noise.kind} noise")
         if arch.channels == 3 and any(clean[i].shape[2] != 3 for i in usable):
@@ -57,7 +61,8 @@ class PatchSampler:
         # values per patch) table per image width.
         self._buffer, self._base = self._pack(clean)
         self._noisy_buffer = self._pack(noisy)[0] if noisy is not None else None
-        yx = np.stack(np.meshgrid(np.arange(p), np.arange(p), indexing="ij"), axis=-1)[None]
+        side = e if self.footprints else p
+        yx = np.stack(np.meshgrid(np.arange(side), np.arange(side), indexing="ij"), axis=-1)[None]
         self.transforms = len(DIHEDRAL) if augment else 1
         moves = np.stack([dihedral(yx, t)[0] for t in range(self.transforms)])
         widths, self._table = np.unique(self._shapes[:, 1], return_inverse=True)
@@ -70,7 +75,7 @@ class PatchSampler:
         g = arch.surround_grid
         grid_yx = np.stack(np.meshgrid(np.arange(g), np.arange(g), indexing="ij"), axis=-1)[None]
         grid_moves = np.stack([dihedral(grid_yx, t)[0] for t in range(self.transforms)])
-        for scale in arch.surround:
+        for scale in () if self.footprints else arch.surround:
             self._means.append(self._pack([box_means(a, scale) for a in clean])[0])
             if noisy is not None:
                 self._noisy_means.append(self._pack([box_means(a, scale) for a in noisy])[0])
@@ -93,7 +98,7 @@ class PatchSampler:
         together. Each patch is gathered already flipped or turned, by
         transformed offsets, in one kernel call for the batch."""
         arch = self.arch
-        k, q = arch.context, arch.patch
+        k, q = (arch.reach if self.footprints else arch.context), arch.patch
         clean, which, noisy, coarse = self._draw(n, rng)
         if noisy is not None:
             sigma = self._sigmas[which]
@@ -107,9 +112,13 @@ class PatchSampler:
             if self.noise.kind in ("gaussian", "speckle"):
                 sigma[:] = levels / 255.0
             elif self.noise.kind == "poisson":  # the patch's rms noise std, which a blind estimate reads
-                mean = np.maximum(clean.reshape(n, -1).mean(axis=1), 0)
+                c0 = arch.reach - arch.context if self.footprints else 0
+                window = clean[:, c0 : c0 + arch.in_patch, c0 : c0 + arch.in_patch]
+                mean = np.maximum(window.reshape(n, -1).mean(axis=1), 0)
                 sigma[:] = np.sqrt(mean / levels)
         target = clean[:, k : k + q, k : k + q, :].reshape(n, -1)
+        if self.footprints:
+            return footprint_rows(arch, noisy), sigma, np.ascontiguousarray(target)
         rows = noisy.reshape(n, -1)
         if coarse:
             rows = np.concatenate([rows, *(m.reshape(n, -1) for m in coarse)], axis=1)
@@ -119,15 +128,18 @@ class PatchSampler:
         """``(patches, which, noisy)``: ``n`` input-sized patches (n, p, p, c) of
         the images, which image each came from (an index into ``usable``), and
         the same patches of the paired noisy images (None without them)."""
-        if self.arch.surround:
-            raise ValueError("patches without their surround are drawn only for models without one")
+        if self.arch.surround or self.footprints:
+            raise ValueError("input patches alone are drawn only for models that read nothing beyond them")
         return self._draw(n, rng)[:3]
 
     def _draw(self, n: int, rng: np.random.Generator):
         """:meth:`draw`, and each surround scale's blocks (n, grid, grid, c) of the paired noisy
-        images where there are some, else of the clean ones (an empty list without a surround)."""
+        images where there are some, else of the clean ones (an empty list without a surround).
+        With ``footprints``, the patches are whole footprints (n, extent, extent, c) and there
+        are no blocks."""
         arch = self.arch
-        p, c, e = arch.in_patch, arch.channels, arch.extent
+        c, e = arch.channels, arch.extent
+        p = e if self.footprints else arch.in_patch
         which = np.sort(rng.choice(len(self.usable), size=n, p=self.prob))
         u = rng.random((n, 3))  # position y, x and channel of each patch, scaled to its image below
         t = rng.integers(0, self.transforms, n)  # flip / turn of each patch (an element of DIHEDRAL)
@@ -140,7 +152,7 @@ class PatchSampler:
         def at(dy):  # where a value dy pixels below and right of the footprint's top left lies in a buffer
             return self._base[which] + ((plane * h + y + dy) * wd + x + dy) * c
 
-        first = at(arch.reach - arch.context)
+        first = at(0 if self.footprints else arch.reach - arch.context)
         patches = np.empty((n, p, p, c), np.float32)
         _gather(self._buffer, first, self._tables, table, t, patches.reshape(n, -1))
         noisy = None
@@ -149,7 +161,7 @@ class PatchSampler:
             _gather(self._noisy_buffer, first, self._tables, table, t, noisy.reshape(n, -1))
         coarse = []
         g = arch.surround_grid
-        for i, scale in enumerate(arch.surround):
+        for i, scale in enumerate(() if self.footprints else arch.surround):
             blocks = np.empty((n, g, g, c), np.float32)
             source = self._noisy_means[i] if self._noisy_means else self._means[i]
             _gather(source, at(arch.reach + arch.surround_offset(scale)), self._grid_tables[i], table, t, blocks.reshape(n, -1))
