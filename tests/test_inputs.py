@@ -112,3 +112,16 @@ def test_neighbours_see_the_noise_their_footprint_carries():
     own, mean = rows[:, :256].std(), rows[:, 256:].std()
     assert abs(own - np.sqrt(0.5 / 20)) < 0.01
     assert own / 2.5 < mean < own / 1.2
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_self_supervised_and_camera_training_refuse_what_they_do_not_model(arch):
+    from denoise.noise import parse as parse_noise
+    from denoise.training.crops import CameraCrops
+    from denoise.training.selfsupervised import RecorruptionSampler
+
+    img = [np.random.default_rng(0).random((80, 80, 1)).astype(np.float32)]
+    with pytest.raises(ValueError, match="beyond their input patch"):
+        RecorruptionSampler(img, arch, [0.1])
+    with pytest.raises(ValueError, match="beyond their input patch"):
+        CameraCrops(img, arch, parse_noise("camera:0-100"))

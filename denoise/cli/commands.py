@@ -69,7 +69,8 @@ def _initial_model(args, noise_input: bool):
     if args.init:
         return denoise.load_model(args.init, backend=args.backend)
     arch = denoise.Architecture(
-        patch=args.patch, context=args.context, channels=args.channels, hidden=args.hidden, noise_input=noise_input
+        patch=args.patch, context=args.context, channels=args.channels, hidden=args.hidden, noise_input=noise_input,
+        surround=args.surround, neighbours=args.neighbours, search=args.search,
     )
     return denoise.Autoencoder(arch, seed=args.seed, backend=args.backend)
 
@@ -203,7 +204,9 @@ def cmd_models(args) -> int:
     for name in list_models():
         m = load_model(name)
         arch = m.arch
-        print(f"{name}: patch {arch.patch}+{arch.context} context, hidden {list(arch.hidden)}, "
+        extra = "".join([f", surround {list(arch.surround)}" if arch.surround else "",
+                         f", {arch.neighbours} neighbours within {arch.search} px" if arch.neighbours else ""])
+        print(f"{name}: patch {arch.patch}+{arch.context} context{extra}, hidden {list(arch.hidden)}, "
               f"noise {m.meta.get('noise')}, stride {m.stride}, "
               f"{arch.flops_per_pixel(m.stride) / 1e3:.0f} kFLOP/pixel")
     print()

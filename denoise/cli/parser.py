@@ -34,6 +34,16 @@ def _hidden(text: str):
     return sizes
 
 
+def _scales(text: str):
+    try:
+        scales = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--surround takes comma-separated block sizes, e.g. 4,8; got {text!r}")
+    if min(scales, default=1) < 1:
+        raise argparse.ArgumentTypeError(f"--surround block sizes must be positive; got {text!r}")
+    return scales
+
+
 def _strength(text: str) -> float:
     from ..pipeline import check_strength
 
@@ -118,6 +128,14 @@ def _add_train(sub) -> None:
     t.add_argument("--context", type=int, default=4, help="extra input pixels around each patch (default: %(default)s)")
     t.add_argument("--hidden", type=_hidden, default=(512, 256, 512), help="hidden layer sizes (default: 512,256,512)")
     t.add_argument("--channels", type=int, choices=(1, 3), default=1, help="1: per channel, 3: RGB jointly (default: 1)")
+    t.add_argument("--surround", type=_scales, default=(), metavar="S,S...",
+                   help="coarse surround: the means of SxS pixel blocks on an 8x8 grid around each patch join its input, "
+                        "for each block size S (e.g. 4,8: 32 and 64 px of context; default: none)")
+    t.add_argument("--neighbours", type=int, default=0, metavar="K",
+                   help="non-local grouping: the mean of the K most similar patches within --search pixels joins each "
+                        "patch's input (default: 0, none)")
+    t.add_argument("--search", type=_positive(int), default=8, help="radius of --neighbours' search, in pixels, "
+                   "offsets 2 px apart (default: %(default)s)")
     t.add_argument("--noise-input", choices=("auto", "yes", "no"), default="auto",
                    help="give the model the noise level (default: yes for a noise range)")
     t.add_argument("--stride", type=int, help="default stride stored in the model (default: half the patch)")

@@ -34,8 +34,9 @@ class CameraCrops:
                  crop: int = 96, pool: int = 128, refresh: int = 4):
         if arch.channels != 1:
             raise ValueError("camera-noise training is written for one-channel models (they denoise opponent planes)")
-        if arch.surround:
-            raise ValueError("camera-noise training is not written for models with a coarse surround yet")
+        if arch.extent > arch.in_patch:
+            raise ValueError("camera-noise training is not written for models that read beyond their input patch "
+                             "(a surround or neighbours) yet")
         self.arch, self.noise, self.refresh = arch, noise, refresh
         self.crop = max(crop, arch.in_patch)
         self.images = [np.asarray(c if c.ndim == 3 else c[:, :, None], np.float32) for c in clean]

@@ -134,8 +134,9 @@ class RecorruptionSampler:
 
     def __init__(self, images, arch: Architecture, sigmas, variances=None, alpha: float = ALPHA, augment: bool = True,
                  spreads=None, peaks=None):
-        if arch.surround:
-            raise ValueError("self-supervised training is not written for models with a coarse surround yet")
+        if arch.extent > arch.in_patch:
+            raise ValueError("self-supervised training is not written for models that read beyond their input patch "
+                             "(a surround or neighbours) yet")
         self.arch, self.alpha = arch, float(alpha)
         self.base = PatchSampler(images, arch, parse("gaussian:0"), variances, augment)
         self.sigmas = np.asarray([sigmas[i] for i in self.base.usable], np.float32)

@@ -85,6 +85,18 @@ def test_train_then_run_with_the_new_model(folder, tmp_path, capsys):
     assert (out / "citrus.png").is_file()
 
 
+def test_train_a_model_with_a_surround_and_neighbours(folder, tmp_path, capsys):
+    src, _ = folder
+    model = tmp_path / "m.npz"
+    assert main(["train", "--clean", str(src), "--noise", "gaussian:25", "-o", str(model), "--patch", "4", "--context", "2",
+                 "--hidden", "16,8,16", "--surround", "4", "--neighbours", "2", "--search", "4", "--steps", "10",
+                 "--epoch-steps", "10"]) == 0
+    arch = modelfile.load_model(model).arch
+    assert (arch.surround, arch.neighbours, arch.search) == ((4,), 2, 4)
+    assert main(["train", "--clean", str(src), "-o", str(tmp_path / "n.npz"), "--neighbours", "-1", "--steps", "1"]) == 2
+    assert "neighbours must be" in capsys.readouterr().err
+
+
 def test_train_noisy_only_from_a_shipped_model_then_run(folder, tmp_path, capsys):
     src, _ = folder
     model = tmp_path / "mine.npz"
