@@ -13,7 +13,7 @@ models denoise colour only. Missing checkpoints are skipped.
 
 Usage::
 
-    for r in ablate-base ablate-surround ablate-neighbours ablate-colour ablate-colour-surround; do
+    for r in ablate-base ablate-surround ablate-neighbours ablate-scales ablate-colour ablate-colour-surround; do
         python scripts/train_models.py $r; done
     python scripts/bench_ablation.py            # crop 256; --quick: crop 128, no BM3D
 """
@@ -37,6 +37,7 @@ LEVERS = {
     "ablate-base": "the shipped default's shape: 16 px input, 768-384-768",
     "ablate-surround": "+ coarse surround: 4 and 8 px block means on 8x8 grids (32 and 64 px)",
     "ablate-neighbours": "+ non-local grouping: mean of the 8 most similar patches within 8 px (step 2)",
+    "ablate-scales": "+ more data: each training photo also at half size",
     "ablate-colour": "+ joint colour: RGB patches in, RGB out",
     "ablate-colour-surround": "+ joint colour and coarse surround",
 }

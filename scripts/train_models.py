@@ -52,6 +52,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 import denoise
 from denoise.backends import BACKENDS
 from denoise.imagefile import list_images, read_float
@@ -121,11 +123,13 @@ MODELS["default-camera"] = dict(MODELS["default-stage1"], shipped="default", noi
 
 
 # The stronger-patch-model ablation (scripts/bench_ablation.py): each lever alone on one fixed budget, from
-# scratch, on the same photos, noise, seed and schedule as each other; "colour" recipes take the RGB photos only.
+# scratch, on the same photos, noise, seed and schedule as each other; "colour" recipes take the RGB photos only,
+# "scales" ones add each training photo downscaled by these factors.
 ABLATION = dict(MODELS["default-stage1"], steps=60_000, seed=20261204)
 MODELS["ablate-base"] = dict(ABLATION)
 MODELS["ablate-surround"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, surround=(4, 8)))
 MODELS["ablate-neighbours"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, neighbours=8))
+MODELS["ablate-scales"] = dict(ABLATION, scales=(2,))
 MODELS["ablate-colour"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3), colour=True)
 MODELS["ablate-colour-surround"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3, surround=(4, 8)),
                                         colour=True)
@@ -171,6 +175,14 @@ def main(argv=None):
     run(args.name, args, (train, val, files), deadline)
 
 
+def downscaled(image: np.ndarray, factor: int) -> np.ndarray:
+    """A float (H, W, C) photo made ``factor`` times smaller by averaging blocks of pixels
+    (which keeps it noise-free and sharp: each output pixel is an area mean)."""
+    h, w = (s // factor * factor for s in image.shape[:2])
+    blocks = image[:h, :w].reshape(h // factor, factor, w // factor, factor, image.shape[2])
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
+
+
 def finished(name: str, runs: Path) -> bool:
     ckpt = runs / f"{name}.ckpt.npz"
     return ckpt.is_file() and int(read_model_file(ckpt)[2].get("state.step", 0)) >= MODELS[name]["steps"]
@@ -184,6 +196,7 @@ def run(name: str, args, data, deadline=None):
     train, val, files = data
     if spec.get("colour"):  # a three-channel model learns from the RGB photos
         train, val = ([x for x in xs if x.ndim == 3 and x.shape[2] == 3] for xs in (train, val))
+    train = train + [downscaled(x, f) for f in spec.get("scales", ()) for x in train]
     ckpt = args.runs / f"{name}.ckpt.npz"
     start = spec["arch"]
     if "shipped" in spec:  # the package's weights of a shipped model, whatever trained them
