@@ -115,7 +115,7 @@ def test_neighbours_see_the_noise_their_footprint_carries():
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_self_supervised_and_camera_training_refuse_what_they_do_not_model(arch):
+def test_self_supervised_training_refuses_what_it_does_not_model_and_camera_noise_takes_any_model(arch):
     from denoise.noise import parse as parse_noise
     from denoise.training.crops import CameraCrops
     from denoise.training.selfsupervised import RecorruptionSampler
@@ -123,5 +123,6 @@ def test_self_supervised_and_camera_training_refuse_what_they_do_not_model(arch)
     img = [np.random.default_rng(0).random((80, 80, 1)).astype(np.float32)]
     with pytest.raises(ValueError, match="beyond their input patch"):
         RecorruptionSampler(img, arch, [0.1])
-    with pytest.raises(ValueError, match="beyond their input patch"):
-        CameraCrops(img, arch, parse_noise("camera:0-100"))
+    big = [np.random.default_rng(0).random((120, 120, 3)).astype(np.float32)]
+    rows, sigma, target = CameraCrops(big, arch, parse_noise("camera:50"), pool=4).sample(32, np.random.default_rng(1))
+    assert rows.shape == (32, arch.in_size - 1) and target.shape == (32, 64) and (sigma > 0).all()

@@ -17,6 +17,7 @@ import numpy as np
 from ..camera import add_camera_noise
 from ..estimate import estimate_sigma
 from ..imaging import to_opponent
+from ..inputs import footprint_rows
 from ..model import Architecture
 from ..noise import Noise
 from ..patches import DIHEDRAL, dihedral
@@ -34,11 +35,8 @@ class CameraCrops:
                  crop: int = 96, pool: int = 128, refresh: int = 4):
         if arch.channels != 1:
             raise ValueError("camera-noise training is written for one-channel models (they denoise opponent planes)")
-        if arch.extent > arch.in_patch:
-            raise ValueError("camera-noise training is not written for models that read beyond their input patch "
-                             "(a surround or neighbours) yet")
         self.arch, self.noise, self.refresh = arch, noise, refresh
-        self.crop = max(crop, arch.in_patch)
+        self.crop = max(crop, arch.extent)
         self.images = [np.asarray(c if c.ndim == 3 else c[:, :, None], np.float32) for c in clean]
         self.images = [im for im in self.images if min(im.shape[:2]) >= self.crop]
         if not self.images:
@@ -78,7 +76,7 @@ class CameraCrops:
         else:
             self._fill(rng.choice(len(self.planes), size=self.refresh, replace=False), rng)
         arch = self.arch
-        p, k, q = arch.in_patch, arch.context, arch.patch
+        p, k, q = arch.extent, arch.reach, arch.patch  # each patch's footprint: what its input row is made from
         slot = rng.integers(0, len(self.planes), n)
         plane = (rng.random(n) * self.planes[slot]).astype(np.intp)
         y = rng.integers(0, self.crop - p + 1, n)
@@ -94,4 +92,4 @@ class CameraCrops:
                 noisy[sel] = dihedral(noisy[sel], tt)
                 clean[sel] = dihedral(clean[sel], tt)
         target = clean[:, k : k + q, k : k + q, :].reshape(n, -1)
-        return noisy.reshape(n, -1), self.sigma[slot].copy(), np.ascontiguousarray(target)
+        return footprint_rows(arch, noisy), self.sigma[slot].copy(), np.ascontiguousarray(target)
