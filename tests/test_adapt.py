@@ -101,3 +101,14 @@ def test_colour_clipped_under_a_one_channel_model_is_not_adapted_to(photo_model,
     assert "not adapting" in caplog.text
     for k, w in photo_model.get_weights().items():
         np.testing.assert_array_equal(kept.get_weights()[k], w)
+
+
+def test_a_model_with_a_surround_and_neighbours_adapts(bars):
+    import dataclasses
+
+    arch = dataclasses.replace(TINY, surround=(4,), surround_grid=4, neighbours=2, search=4)
+    model = denoise.Autoencoder(arch, seed=0)
+    adapted = denoise.adapt(model, bars[1], seconds=6, sigma=SIGMA)
+    report = adapted.meta["adaptation"]
+    assert adapted.arch == arch and report["steps"] > 50 and report["used"]
+    assert report["loss_after"] < report["loss_before"]

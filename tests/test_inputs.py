@@ -115,14 +115,21 @@ def test_neighbours_see_the_noise_their_footprint_carries():
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_self_supervised_training_refuses_what_it_does_not_model_and_camera_noise_takes_any_model(arch):
+def test_recorruption_and_camera_noise_build_rows_from_whole_footprints(arch):
     from denoise.noise import parse as parse_noise
     from denoise.training.crops import CameraCrops
     from denoise.training.selfsupervised import RecorruptionSampler
 
-    img = [np.random.default_rng(0).random((80, 80, 1)).astype(np.float32)]
-    with pytest.raises(ValueError, match="beyond their input patch"):
-        RecorruptionSampler(img, arch, [0.1])
+    # recorruption: input = y + a z and target = y - z / a over the whole footprint, so on a flat
+    # image y the input's centre and the target give y back exactly, and the surround and
+    # neighbours carry the recorrupting noise
+    flat = [np.full((80, 80, 1), 0.5, np.float32)]
+    sampler = RecorruptionSampler(flat, arch, [0.1])
+    rows, level, target = sampler.sample(256, np.random.default_rng(0))
+    a = sampler.alpha
+    centre = rows[:, :256].reshape(-1, 16, 16)[:, 4:12, 4:12].reshape(-1, 64)
+    np.testing.assert_allclose((centre + a * a * target) / (1 + a * a), 0.5, atol=1e-5)
+    assert rows.shape == (256, arch.in_size - 1) and 0.05 * 0.1 * a < rows[:, 256:].std() < 0.1 * a
     big = [np.random.default_rng(0).random((120, 120, 3)).astype(np.float32)]
     rows, sigma, target = CameraCrops(big, arch, parse_noise("camera:50"), pool=4).sample(32, np.random.default_rng(1))
     assert rows.shape == (32, arch.in_size - 1) and target.shape == (32, 64) and (sigma > 0).all()

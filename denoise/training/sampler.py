@@ -29,12 +29,20 @@ class PatchSampler:
     noisy : list of arrays, optional
         Real noisy counterparts of ``clean``, same shapes; sigma per image
         is then the standard deviation of their difference.
+    augment : bool
+        Flip and turn each patch at random.
+    footprints : bool, optional
+        Draw each patch's whole footprint, make it noisy and build the input
+        row from it as denoising does (:func:`denoise.inputs.footprint_rows`);
+        by default only for models with neighbours (a surround's block means
+        otherwise take their noise in closed form, :func:`denoise.surround.block_noise`).
 
     The sampler keeps its own copy of the images (of both sets with
     ``noisy``), laid out for gathering (see ``__init__``).
     """
 
-    def __init__(self, clean, arch: Architecture, noise: Noise, noisy=None, augment: bool = True):
+    def __init__(self, clean, arch: Architecture, noise: Noise, noisy=None, augment: bool = True,
+                 footprints: bool | None = None):
         self.arch, self.noise, self.augment = arch, noise, augment
         clean = [np.asarray(c if c.ndim == 3 else c[:, :, None], np.float32) for c in clean]
         if noisy is not None:
@@ -45,7 +53,7 @@ class PatchSampler:
             raise ValueError(f"no training image is at least {e}x{e} pixels (the model's input patch and surround)")
         # with neighbours, each patch's whole footprint is drawn and made noisy, and its input row made
         # from it as denoising makes it; without, the surround's block means take their noise in closed form
-        self.footprints = arch.neighbours > 0
+        self.footprints = arch.neighbours > 0 if footprints is None else bool(footprints)
         if arch.surround and not self.footprints and noisy is None and noise.kind != "gaussian":
             raise ValueError(f"a model with a coarse surround trains on white Gaussian noise or on real noisy pairs; "
                              f"got {noise.kind} noise")
@@ -126,9 +134,10 @@ class PatchSampler:
 
     def draw(self, n: int, rng: np.random.Generator):
         """``(patches, which, noisy)``: ``n`` input-sized patches (n, p, p, c) of
-        the images, which image each came from (an index into ``usable``), and
-        the same patches of the paired noisy images (None without them)."""
-        if self.arch.surround or self.footprints:
+        the images, or their whole footprints (n, extent, extent, c) for a sampler
+        of ``footprints``, which image each came from (an index into ``usable``),
+        and the same of the paired noisy images (None without them)."""
+        if self.arch.surround and not self.footprints:
             raise ValueError("input patches alone are drawn only for models that read nothing beyond them")
         return self._draw(n, rng)[:3]
 

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..imaging import OPPONENT, as_hwc, split_alpha, to_float, to_opponent
+from ..inputs import footprint_rows
 from ..model import Architecture, Autoencoder
 from ..noise import parse, standard_normal
 from ..pipeline import image_sigma
@@ -134,11 +135,10 @@ class RecorruptionSampler:
 
     def __init__(self, images, arch: Architecture, sigmas, variances=None, alpha: float = ALPHA, augment: bool = True,
                  spreads=None, peaks=None):
-        if arch.extent > arch.in_patch:
-            raise ValueError("self-supervised training is not written for models that read beyond their input patch "
-                             "(a surround or neighbours) yet")
         self.arch, self.alpha = arch, float(alpha)
-        self.base = PatchSampler(images, arch, parse("gaussian:0"), variances, augment)
+        # a model that reads beyond its input patch gets whole footprints, recorrupted whole
+        self.footprints = arch.extent > arch.in_patch
+        self.base = PatchSampler(images, arch, parse("gaussian:0"), variances, augment, footprints=self.footprints)
         self.sigmas = np.asarray([sigmas[i] for i in self.base.usable], np.float32)
         self.has_map = variances is not None
         self.spreads = None if spreads is None else np.asarray([spreads[i] for i in self.base.usable], np.float32)
@@ -146,7 +146,8 @@ class RecorruptionSampler:
         self.peaks = None if peaks is None else np.asarray([peaks[i] for i in self.base.usable], np.float32)
 
     def sample(self, n: int, rng: np.random.Generator):
-        a, k, q = self.alpha, self.arch.context, self.arch.patch
+        a, q = self.alpha, self.arch.patch
+        k = self.arch.reach if self.footprints else self.arch.context  # where the output patch lies in what is drawn
         y, which, var = self.base.draw(n, rng)
         sigma = self.sigmas[which]
         std = np.sqrt(np.maximum(var, 0)) if self.has_map else sigma[:, None, None, None]
@@ -158,7 +159,8 @@ class RecorruptionSampler:
             noisy[rows], whole = thin(y[rows], self.peaks[which][rows], 1 / (1 + a * a), rng)
             target[rows] = whole[:, k : k + q, k : k + q, :]
         level = (sigma * np.float32(math.sqrt(1 + a * a))).astype(np.float32)
-        batch = noisy.reshape(n, -1), level, np.ascontiguousarray(target.reshape(n, -1))
+        rows = footprint_rows(self.arch, noisy) if self.footprints else noisy.reshape(n, -1)
+        batch = rows, level, np.ascontiguousarray(target.reshape(n, -1))
         return (*batch, self.spreads[which]) if self.clipped_targets else batch
 
 
@@ -208,9 +210,9 @@ def recorruption_samplers(model: Autoencoder, images: list, noise: SelfNoise, *,
         planes.append(x)
         sigmas.append(float(s))
         how.append(image_noise(model, im, x, s, noise))
-    p = model.arch.in_patch
+    p = model.arch.extent
     if not any(x.shape[0] >= p and x.shape[1] >= p for x in planes):
-        raise ValueError(f"no image is at least {p}x{p} pixels (the model's input patch)")
+        raise ValueError(f"no image is at least {p}x{p} pixels (what the model's input reads)")
     train, val = holdout_strips(planes, p)
     train_maps, val_maps = holdout_strips([h.variance for h in how], p)
     spreads, peaks = [h.spread for h in how], [h.peak for h in how]
