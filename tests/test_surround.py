@@ -48,10 +48,11 @@ def test_block_noise_has_the_block_means_statistics():
     assert abs(np.corrcoef(blocks4[:, 0, 0], fine[:, 0, 0])[0, 1]) < 0.1
 
 
-def test_what_a_surround_model_cannot_train_on_is_refused():
+def test_a_surround_sampler_refuses_small_images_and_draws_patches_with_their_surround():
     img = [np.random.default_rng(0).random((80, 80, 1)).astype(np.float32)]
-    with pytest.raises(ValueError, match="white Gaussian noise"):
-        PatchSampler(img, ARCH, parse("poisson:30"))
+    poisson = PatchSampler(img, ARCH, parse("poisson:30"))  # not in closed form: from whole noisy footprints
+    assert poisson.footprints and not PatchSampler(img, ARCH, parse("gaussian:30")).footprints
+    assert poisson.sample(8, np.random.default_rng(0))[0].shape == (8, 384)
     with pytest.raises(ValueError, match="64x64"):
         PatchSampler([np.zeros((60, 90, 1), np.float32)], ARCH, parse("gaussian:25"))
     with pytest.raises(ValueError, match="nothing beyond"):

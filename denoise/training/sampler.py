@@ -33,9 +33,11 @@ class PatchSampler:
         Flip and turn each patch at random.
     footprints : bool, optional
         Draw each patch's whole footprint, make it noisy and build the input
-        row from it as denoising does (:func:`denoise.inputs.footprint_rows`);
-        by default only for models with neighbours (a surround's block means
-        otherwise take their noise in closed form, :func:`denoise.surround.block_noise`).
+        row from it as denoising does (:func:`denoise.inputs.footprint_rows`).
+        By default for models with neighbours, and for a surround under noise
+        other than white Gaussian; otherwise a surround's block means take their
+        noise in closed form (:func:`denoise.surround.block_noise`), a sixteenth
+        of the pixels to draw.
 
     The sampler keeps its own copy of the images (of both sets with
     ``noisy``), laid out for gathering (see ``__init__``).
@@ -53,10 +55,9 @@ class PatchSampler:
             raise ValueError(f"no training image is at least {e}x{e} pixels (the model's input patch and surround)")
         # with neighbours, each patch's whole footprint is drawn and made noisy, and its input row made
         # from it as denoising makes it; without, the surround's block means take their noise in closed form
-        self.footprints = arch.neighbours > 0 if footprints is None else bool(footprints)
-        if arch.surround and not self.footprints and noisy is None and noise.kind != "gaussian":
-            raise ValueError(f"a model with a coarse surround trains on white Gaussian noise or on real noisy pairs; "
-                             f"got {noise.kind} noise")
+        if footprints is None:  # the closed form holds for white Gaussian noise and for real pairs
+            footprints = arch.neighbours > 0 or (bool(arch.surround) and noisy is None and noise.kind != "gaussian")
+        self.footprints = bool(footprints)
         if arch.channels == 3 and any(clean[i].shape[2] != 3 for i in usable):
             raise ValueError("a 3-channel model needs RGB training images")
         self.usable = usable
