@@ -75,13 +75,21 @@ def ablation(args):
             rows.append([label, "-", "-", "-", "-",
                          *(f"{score(lambda x, sg: fn(x, sg, None), sets[m], s):.2f}" for m in sets for s in SIGMAS)])
             print(" | ".join(rows[-1]), flush=True)
+    shipped = denoise.load_model("default")
+    rows.append(["the shipped `default`, for reference (3 stages, 240,000 steps of 256-1024 patches)", "-", "-",
+                 f"{shipped.arch.flops_per_pixel(shipped.stride) * 3 / 1e3:.0f} k", f"{speed(shipped):.2f}",
+                 *(f"{score(lambda x, sg: denoise.denoise_image(shipped, x, sg), sets[m], s):.2f}" for m in sets for s in SIGMAS)])
+    print(" | ".join(rows[-1]), flush=True)
     for name, lever in LEVERS.items():
         ckpt = args.runs / f"{name}.ckpt.npz"
         if not ckpt.is_file():
             print(f"{name}: no checkpoint at {ckpt}, skipped")
             continue
-        model = denoise.load_model(ckpt)
         state = read_model_file(ckpt)[2]
+        if int(state["state.step"]) < MODELS[name]["steps"]:
+            print(f"{name}: unfinished ({int(state['state.step']):,} of {MODELS[name]['steps']:,} steps), skipped")
+            continue
+        model = denoise.load_model(ckpt)
         arch, stride = model.arch, model.stride
         rgb_flops = arch.flops_per_pixel(stride) * (3 if arch.channels == 1 else 1)
         cells = []
