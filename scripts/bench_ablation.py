@@ -76,7 +76,7 @@ def ablation(args):
                          *(f"{score(lambda x, sg: fn(x, sg, None), sets[m], s):.2f}" for m in sets for s in SIGMAS)])
             print(" | ".join(rows[-1]), flush=True)
     shipped = denoise.load_model("default")
-    rows.append(["the shipped `default`, for reference (3 stages, 240,000 steps of 256-1024 patches)", "-", "-",
+    rows.append(["the shipped `default`, for reference (3 stages, 300,000 steps of 256 to 1024 patches)", "-", "-",
                  f"{shipped.arch.flops_per_pixel(shipped.stride) * 3 / 1e3:.0f} k", f"{speed(shipped):.2f}",
                  *(f"{score(lambda x, sg: denoise.denoise_image(shipped, x, sg), sets[m], s):.2f}" for m in sets for s in SIGMAS)])
     print(" | ".join(rows[-1]), flush=True)
