@@ -65,7 +65,10 @@ def block_noise(arch: Architecture, fine_noise: np.ndarray, sigma: np.ndarray, r
         # from the output patch's origin, the input patch at -context
         first = arch.surround_offset(scale) + k + scale * np.arange(g)
         cover = ((np.arange(p)[None, :] >= first[:, None]) & (np.arange(p)[None, :] < first[:, None] + scale)).astype(np.float32)
-        inside = np.einsum("ay,bx,nyxc->nabc", cover, cover, fine_noise, optimize=True)
+        # inside[n, a, b, c] = sum over y, x of cover[a, y] cover[b, x] fine_noise[n, y, x, c], as two matrix products
+        rows = (cover @ np.moveaxis(fine_noise, 1, 0).reshape(p, -1)).reshape(g, n, p, c)
+        inside = (np.ascontiguousarray(rows.transpose(1, 0, 3, 2)).reshape(-1, p) @ cover.T).reshape(n, g, c, g)
+        inside = inside.transpose(0, 1, 3, 2)
         outside = scale * scale - np.outer(cover.sum(1), cover.sum(1))  # pixels of each block not in the input patch
         fresh = standard_normal(rng, (n, g, g, c)) * (np.sqrt(outside)[None, :, :, None] * sigma[:, None, None, None])
         out.append(((inside + fresh) / np.float32(scale * scale)).astype(np.float32))
