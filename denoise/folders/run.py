@@ -15,7 +15,6 @@ worker process, never pickled as a compiled function.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -133,7 +132,7 @@ def denoise_folder(
     _check_writable(output, report, storage_options)
     urls = any(remote.is_url(w) for w in [output, *(j.src for j in jobs)])
     own_cluster = client is None and not (scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"))
-    with (contextlib.nullcontext() if remote.is_url(output) else output_lock(output)):
+    with output_lock(output, storage_options):
         remove_stale_temporaries(output)
         manifest = Manifest.load(output, storage_options)
         entries = [{"file": f, "status": "failed", "reason": why} for f, why in problems]

@@ -19,6 +19,7 @@ from PIL import Image
 
 from denoise import imagefile
 from denoise.folders import denoise_folder
+from denoise.folders.lock import LOCK
 from denoise.folders.manifest import MANIFEST_PREFIX
 
 from .conftest import dask_cluster
@@ -69,7 +70,8 @@ def _outputs(fs, prefix: str) -> dict:
         found = [p for p, info in fs.find(prefix, detail=True).items() if info["type"] == "file"]
     except FileNotFoundError:
         return {}
-    names = [p for p in found if f"/{MANIFEST_PREFIX}/" not in p and "/.denoise-probe-" not in p]
+    names = [p for p in found if f"/{MANIFEST_PREFIX}/" not in p and "/.denoise-probe-" not in p
+             and not p.endswith(f"/{LOCK}")]
     return {p.rsplit("/", 1)[-1]: blob for p, blob in fs.cat(names).items()} if names else {}
 
 
