@@ -64,6 +64,10 @@ class Architecture:
         to the input row; 0: none.
     search, search_step : int
         Radius of the search window, and the step between the offsets tried.
+    colour : str
+        What a 3-channel model's channels are: ``rgb``, or ``opponent``, the
+        orthonormal opponent planes (:data:`denoise.imaging.OPPONENT`), which
+        keep white noise white while decorrelating the picture's channels.
     """
 
     patch: int = 8
@@ -80,6 +84,7 @@ class Architecture:
     neighbours: int = 0
     search: int = 8
     search_step: int = 2
+    colour: str = "rgb"
 
     def __post_init__(self):
         for name in ("patch", "context", "channels"):
@@ -120,6 +125,8 @@ class Architecture:
         if self.extent > MAX_EXTENT:
             raise ValueError(f"the input may depend on at most {MAX_EXTENT} x {MAX_EXTENT} pixels; this surround reaches "
                              f"{self.extent} x {self.extent}")
+        if self.colour not in ("rgb", "opponent"):
+            raise ValueError(f"colour must be 'rgb' or 'opponent'; got {self.colour!r}")
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3; got {self.channels}")
         if not self.hidden or min(self.hidden) < 1:
@@ -234,6 +241,8 @@ class Architecture:
             del d["surround"], d["surround_grid"]
         if not self.neighbours:  # nor one without neighbours
             del d["neighbours"], d["search"], d["search_step"]
+        if self.colour == "rgb":
+            del d["colour"]
         return d
 
     @classmethod

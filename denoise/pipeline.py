@@ -240,13 +240,16 @@ def denoise_image(
         sigma = trained or 0.0
     scaled = hwc * np.float32(gain) if gain != 1.0 else hwc  # no copy of the image when there is nothing to scale
     how = dict(stride=stride, window=window, batch_size=batch_size, ensemble=ensemble)
-    if model.arch.channels == 3 and hwc.shape[2] == 1:
-        out = denoise_planes(model, np.repeat(scaled, 3, axis=2), sigma, **how).mean(axis=2, keepdims=True)
-    elif model.arch.channels == 1 and hwc.shape[2] == 3:
+    gray_in_colour = model.arch.channels == 3 and hwc.shape[2] == 1  # a gray image through a colour model
+    if gray_in_colour:
+        scaled = np.repeat(scaled, 3, axis=2)
+    if scaled.shape[2] == 3 and (model.arch.channels == 1 or model.arch.colour == "opponent"):
         with stage("colour transform"):
             out = from_opponent(denoise_planes(model, to_opponent(scaled), sigma, **how))
     else:
         out = denoise_planes(model, scaled, sigma, **how)
+    if gray_in_colour:
+        out = out.mean(axis=2, keepdims=True)
     if gain != 1.0:
         out /= gain
     result = from_float(out.reshape(colour.shape), image.dtype)

@@ -43,7 +43,9 @@ LEVERS = {
     "ablate-neighbours": "+ non-local grouping: mean of the 8 most similar patches within 8 px (step 2)",
     "ablate-scales": "+ more data: each training photo also at half size",
     "ablate-colour": "+ joint colour: RGB patches in, RGB out",
+    "ablate-opponent": "+ joint colour: opponent planes in, opponent planes out",
     "ablate-colour-surround": "+ joint colour and coarse surround",
+    "ablate-colour-neighbours": "+ joint colour and non-local grouping",
 }
 
 

@@ -130,6 +130,9 @@ MODELS["ablate-base"] = dict(ABLATION)
 MODELS["ablate-surround"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, surround=(4, 8)))
 MODELS["ablate-neighbours"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, neighbours=8))
 MODELS["ablate-scales"] = dict(ABLATION, scales=(2,))
+MODELS["ablate-opponent"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3, colour="opponent"), colour=True)
+MODELS["ablate-colour-neighbours"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3, neighbours=8),
+                                          colour=True)
 MODELS["ablate-colour"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3), colour=True)
 MODELS["ablate-colour-surround"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3, surround=(4, 8)),
                                         colour=True)

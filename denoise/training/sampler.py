@@ -8,6 +8,7 @@ import numpy as np
 from ..model import Architecture
 from ..noise import Noise
 from ..patches import DIHEDRAL, dihedral
+from ..imaging import to_opponent
 from ..inputs import footprint_rows
 from ..surround import block_noise, box_means
 from .crops import CameraCrops
@@ -223,6 +224,9 @@ def make_sampler(clean, arch: Architecture, noises: list[Noise], noisy=None, aug
     """The sampler for a noise mixture: white-noise components draw patch by patch
     (:class:`PatchSampler`), camera noise from whole crops (:class:`CameraCrops`);
     paired ``noisy`` images take one :class:`PatchSampler`."""
+    if arch.channels == 3 and arch.colour == "opponent":  # the model sees opponent planes, as when denoising
+        clean = [to_opponent(np.asarray(c, np.float32)) if np.ndim(c) == 3 and np.shape(c)[2] == 3 else c for c in clean]
+        noisy = None if noisy is None else [to_opponent(np.asarray(c, np.float32)) for c in noisy]
     if noisy is not None:
         return PatchSampler(clean, arch, noises[0], noisy, augment)
     samplers = [CameraCrops(clean, arch, n, augment=augment) if n.kind == "camera" else PatchSampler(clean, arch, n, None, augment)
