@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -255,3 +257,20 @@ def test_strength_scales_the_noise_level_given_to_the_model(default_model, photo
 def test_strength_must_be_a_number_from_0_1_to_10(default_model, photo_gray, bad):
     with pytest.raises(ValueError, match="strength must be a number from 0.1 to 10"):
         denoise_image(default_model, photo_gray[:16, :16], 0.1, strength=bad)
+
+
+def test_an_opponent_model_denoises_the_opponent_planes_of_colour_images():
+    """A three-channel opponent model sees what a one-channel model sees, all planes at once:
+    its output is its RGB model twin's, run on the opponent planes and turned back."""
+    from denoise.imaging import from_opponent, to_opponent
+    from denoise.pipeline import denoise_planes
+
+    arch = denoise.Architecture(patch=4, context=2, channels=3, hidden=(16, 8, 16), noise_input=True, colour="opponent")
+    model = denoise.Autoencoder(arch, seed=2)
+    twin = denoise.Autoencoder(dataclasses.replace(arch, colour="rgb"), weights=model.get_weights())
+    x = np.random.default_rng(3).random((21, 19, 3)).astype(np.float32)
+    expected = from_opponent(denoise_planes(twin, np.ascontiguousarray(to_opponent(x)), 0.1, stride=2))
+    np.testing.assert_allclose(denoise.denoise_image(model, x, 0.1), expected, atol=1e-5)
+    assert denoise.denoise_image(model, x[:, :, 0], 0.1).shape == (21, 19)
+    with pytest.raises(ValueError, match="colour must be"):
+        denoise.Architecture(channels=3, colour="lab")

@@ -69,3 +69,17 @@ def test_poisson_patches_are_given_their_rms_noise_level(photo_gray):
     err = noisy - patches.reshape(4000, -1)
     assert np.sqrt(np.mean(err**2)) == pytest.approx(np.sqrt(np.mean(sigma**2)), rel=0.05)
     assert sigma.min() > 0
+
+
+def test_an_opponent_model_trains_on_opponent_planes():
+    from denoise.imaging import to_opponent
+    from denoise.noise import parse_mixture
+    from denoise.training.sampler import make_sampler
+
+    arch = denoise.Architecture(patch=4, context=2, channels=3, hidden=(8, 4, 8), noise_input=True, colour="opponent")
+    img = np.random.default_rng(0).random((40, 40, 3)).astype(np.float32)
+    rows, _, target = make_sampler([img], arch, parse_mixture("gaussian:0"), augment=False).sample(20, np.random.default_rng(1))
+    planes = np.ascontiguousarray(to_opponent(img))
+    windows = np.lib.stride_tricks.sliding_window_view(planes, (8, 8), axis=(0, 1)).transpose(0, 1, 3, 4, 2).reshape(-1, 192)
+    for row in rows:
+        assert np.abs(windows - row).max(axis=1).min() < 1e-6
