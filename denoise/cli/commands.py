@@ -70,7 +70,7 @@ def _initial_model(args, noise_input: bool):
         return denoise.load_model(args.init, backend=args.backend)
     arch = denoise.Architecture(
         patch=args.patch, context=args.context, channels=args.channels, hidden=args.hidden, noise_input=noise_input,
-        surround=args.surround, neighbours=args.neighbours, search=args.search,
+        surround=args.surround, neighbours=args.neighbours, search=args.search, colour=args.colour,
     )
     return denoise.Autoencoder(arch, seed=args.seed, backend=args.backend)
 

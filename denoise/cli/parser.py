@@ -127,7 +127,9 @@ def _add_train(sub) -> None:
     t.add_argument("--patch", type=int, default=8, help="output patch size (default: %(default)s)")
     t.add_argument("--context", type=int, default=4, help="extra input pixels around each patch (default: %(default)s)")
     t.add_argument("--hidden", type=_hidden, default=(512, 256, 512), help="hidden layer sizes (default: 512,256,512)")
-    t.add_argument("--channels", type=int, choices=(1, 3), default=1, help="1: per channel, 3: RGB jointly (default: 1)")
+    t.add_argument("--channels", type=int, choices=(1, 3), default=1, help="1: per channel, 3: all jointly (default: 1)")
+    t.add_argument("--colour", choices=("rgb", "opponent"), default="rgb",
+                   help="what a 3-channel model sees: RGB, or the opponent planes (default: rgb)")
     t.add_argument("--surround", type=_scales, default=(), metavar="S,S...",
                    help="coarse surround: the means of SxS pixel blocks on an 8x8 grid around each patch join its input, "
                         "for each block size S (e.g. 4,8: 32 and 64 px of context; default: none)")

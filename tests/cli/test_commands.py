@@ -93,6 +93,9 @@ def test_train_a_model_with_a_surround_and_neighbours(folder, tmp_path, capsys):
                  "--epoch-steps", "10"]) == 0
     arch = modelfile.load_model(model).arch
     assert (arch.surround, arch.neighbours, arch.search) == ((4,), 2, 4)
+    assert main(["train", "--clean", str(src), "-o", str(tmp_path / "c.npz"), "--patch", "4", "--context", "2",
+                 "--hidden", "8,4,8", "--channels", "3", "--colour", "opponent", "--steps", "2"]) == 2
+    assert "a 3-channel model needs RGB training images" in capsys.readouterr().err  # the folder has a gray one
     assert main(["train", "--clean", str(src), "-o", str(tmp_path / "n.npz"), "--neighbours", "-1", "--steps", "1"]) == 2
     assert "neighbours must be" in capsys.readouterr().err
 
