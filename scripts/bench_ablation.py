@@ -42,8 +42,8 @@ LEVERS = {
     "ablate-surround": "+ coarse surround: 4 and 8 px block means on 8x8 grids (32 and 64 px)",
     "ablate-neighbours": "+ non-local grouping: mean of the 8 most similar patches within 8 px (step 2)",
     "ablate-scales": "+ more data: each training photo also at half size",
-    "ablate-colour": "+ joint colour: RGB patches in, RGB out",
-    "ablate-opponent": "+ joint colour: opponent planes in, opponent planes out",
+    "ablate-colour": "+ joint colour: RGB patches in, their noise out (residual, as the base)",
+    "ablate-opponent": "+ joint colour: opponent planes in, clean opponent planes out (not residual)",
     "ablate-colour-surround": "+ joint colour and coarse surround",
     "ablate-colour-neighbours": "+ joint colour and non-local grouping",
 }

@@ -130,7 +130,10 @@ MODELS["ablate-base"] = dict(ABLATION)
 MODELS["ablate-surround"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, surround=(4, 8)))
 MODELS["ablate-neighbours"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, neighbours=8))
 MODELS["ablate-scales"] = dict(ABLATION, scales=(2,))
-MODELS["ablate-opponent"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3, colour="opponent"), colour=True)
+# joint colour predicts the clean patch, not its noise: a residual model's bottleneck must carry the noise of all
+# three planes (192 independent values), which the one-channel model's 64 do not strain
+MODELS["ablate-opponent"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3, colour="opponent", residual=False),
+                                 colour=True)
 MODELS["ablate-colour-neighbours"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3, neighbours=8),
                                           colour=True)
 MODELS["ablate-colour"] = dict(ABLATION, arch=dataclasses.replace(DEFAULT_ARCH, channels=3), colour=True)
