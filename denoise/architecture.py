@@ -119,9 +119,10 @@ class Architecture:
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < (0 if name == "neighbours" else 1):
                 raise ValueError(f"{name} must be a {'non-negative' if name == 'neighbours' else 'positive'} integer; got {v!r}")
-        if self.neighbours >= (2 * (self.search // self.search_step) + 1) ** 2:
+        offsets = (2 * self.search_radius + 1) ** 2 - 1
+        if self.neighbours > offsets:
             raise ValueError(f"{self.neighbours} neighbours asked for, but a search of {self.search} px in steps of "
-                             f"{self.search_step} tries only {(2 * (self.search // self.search_step) + 1) ** 2 - 1} offsets")
+                             f"{self.search_step} tries only {offsets} offsets")
         if self.extent > MAX_EXTENT:
             raise ValueError(f"the input may depend on at most {MAX_EXTENT} x {MAX_EXTENT} pixels; this surround reaches "
                              f"{self.extent} x {self.extent}")
@@ -175,9 +176,15 @@ class Architecture:
         return (self.patch - scale * self.surround_grid) // 2
 
     @property
+    def search_radius(self) -> int:
+        """Offsets the neighbour search tries each way along an axis (``search_step`` px apart)."""
+        return self.search // self.search_step
+
+    @property
     def reach(self) -> int:
-        """How far beyond the output patch the input reads, on each side: the context or the surround."""
-        matching = [self.context + self.search // self.search_step * self.search_step] if self.neighbours else []
+        """How far beyond the output patch the input reads, on each side: the context, the surround
+        or the neighbours' search."""
+        matching = [self.context + self.search_radius * self.search_step] if self.neighbours else []
         return max([self.context, *(-self.surround_offset(v) for v in self.surround), *matching])
 
     @property

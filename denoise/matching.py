@@ -28,13 +28,13 @@ def neighbour_means(arch: Architecture, images: np.ndarray, which: np.ndarray, y
     (n, H, W, C): float32 rows in (y, x, channel) order, like the patch's own."""
     n, h, w, c = images.shape
     which, ys, xs = (np.ascontiguousarray(a, np.intp) for a in (which, ys, xs))
-    reach = arch.context + arch.search // arch.search_step * arch.search_step
+    reach = arch.context + arch.search_radius * arch.search_step  # what the search and the windows read
     if len(ys) and (ys.min() < reach or xs.min() < reach or ys.max() + arch.patch + reach > h
                     or xs.max() + arch.patch + reach > w or which.min() < 0 or which.max() >= n):
         raise ValueError("a patch's search window leaves its image")
     out = np.empty((len(ys), arch.in_patch * arch.in_patch * c), np.float32)
     _means(np.ascontiguousarray(images, np.float32), which, ys, xs, arch.patch, arch.context,
-           arch.search // arch.search_step, arch.search_step, arch.neighbours, out)
+           arch.search_radius, arch.search_step, arch.neighbours, out)
     return out
 
 

@@ -54,8 +54,6 @@ class PatchSampler:
         usable = [i for i, c in enumerate(clean) if c.shape[0] >= e and c.shape[1] >= e]
         if not usable:
             raise ValueError(f"no training image is at least {e}x{e} pixels (the model's input patch and surround)")
-        # with neighbours, each patch's whole footprint is drawn and made noisy, and its input row made
-        # from it as denoising makes it; without, the surround's block means take their noise in closed form
         if footprints is None:  # the closed form holds for white Gaussian noise and for real pairs
             footprints = arch.neighbours > 0 or (bool(arch.surround) and noisy is None and noise.kind != "gaussian")
         self.footprints = bool(footprints)
@@ -71,33 +69,38 @@ class PatchSampler:
         # values per patch) table per image width.
         self._buffer, self._base = self._pack(clean)
         self._noisy_buffer = self._pack(noisy)[0] if noisy is not None else None
-        side = e if self.footprints else p
-        yx = np.stack(np.meshgrid(np.arange(side), np.arange(side), indexing="ij"), axis=-1)[None]
         self.transforms = len(DIHEDRAL) if augment else 1
-        moves = np.stack([dihedral(yx, t)[0] for t in range(self.transforms)])
-        widths, self._table = np.unique(self._shapes[:, 1], return_inverse=True)
-        c = arch.channels
-        tables = [(moves[..., 0] * wd + moves[..., 1])[..., None] * c + np.arange(c) for wd in widths]
-        self._tables = np.stack(tables).reshape(len(widths), self.transforms, -1).astype(np.intp)
+        self._widths, self._table = np.unique(self._shapes[:, 1], return_inverse=True)
+        self._tables = self._offsets(e if self.footprints else p, 1)
         # the coarse surround: each scale's box means of the images, laid out as the images, gathered
         # on the scale's grid of blocks (which flips and turns about the patch's centre, as the patch)
         self._means, self._noisy_means, self._grid_tables = [], [], []
-        g = arch.surround_grid
-        grid_yx = np.stack(np.meshgrid(np.arange(g), np.arange(g), indexing="ij"), axis=-1)[None]
-        grid_moves = np.stack([dihedral(grid_yx, t)[0] for t in range(self.transforms)])
         for scale in () if self.footprints else arch.surround:
             self._means.append(self._pack([box_means(a, scale) for a in clean])[0])
             if noisy is not None:
                 self._noisy_means.append(self._pack([box_means(a, scale) for a in noisy])[0])
-            m = grid_moves * scale
-            t = [(m[..., 0] * wd + m[..., 1])[..., None] * c + np.arange(c) for wd in widths]
-            self._grid_tables.append(np.stack(t).reshape(len(widths), self.transforms, -1).astype(np.intp))
+            self._grid_tables.append(self._offsets(arch.surround_grid, scale))
         # with real pairs, each image's sigma is the standard deviation of noisy - clean
         self._sigmas = None
         if noisy is not None:
             self._sigmas = np.array([float(np.std(noisy[i] - clean[i])) for i in usable], np.float32)
         area = (self._shapes[:, 0] * self._shapes[:, 1]).astype(np.float64)
         self.prob = area / area.sum()
+
+    def _offsets(self, side: int, step: int) -> np.ndarray:
+        """(widths, transforms, side * side * c) offsets from a square's first value of the values of
+        a ``side`` x ``side`` square of pixels ``step`` apart, under each flip and turn, per image width."""
+        yx = np.stack(np.meshgrid(np.arange(side), np.arange(side), indexing="ij"), axis=-1)[None]
+        moves = np.stack([dihedral(yx, t)[0] for t in range(self.transforms)]) * step
+        c = self.arch.channels
+        tables = [(moves[..., 0] * wd + moves[..., 1])[..., None] * c + np.arange(c) for wd in self._widths]
+        return np.stack(tables).reshape(len(self._widths), self.transforms, -1).astype(np.intp)
+
+    @property
+    def origin(self) -> int:
+        """Where the output patch starts, on each axis, in what :meth:`draw` gives: the input patch's
+        context, or the model's reach in a whole footprint."""
+        return self.arch.reach if self.footprints else self.arch.context
 
     def sample(self, n: int, rng: np.random.Generator):
         """``(noisy_rows, sigma, clean_rows)``, in the training step's order:
@@ -108,7 +111,7 @@ class PatchSampler:
         together. Each patch is gathered already flipped or turned, by
         transformed offsets, in one kernel call for the batch."""
         arch = self.arch
-        k, q = (arch.reach if self.footprints else arch.context), arch.patch
+        k, q = self.origin, arch.patch
         clean, which, noisy, coarse = self._draw(n, rng)
         if noisy is not None:
             sigma = self._sigmas[which]
@@ -122,7 +125,7 @@ class PatchSampler:
             if self.noise.kind in ("gaussian", "speckle"):
                 sigma[:] = levels / 255.0
             elif self.noise.kind == "poisson":  # the patch's rms noise std, which a blind estimate reads
-                c0 = arch.reach - arch.context if self.footprints else 0
+                c0 = self.origin - arch.context  # the input patch in what was drawn
                 window = clean[:, c0 : c0 + arch.in_patch, c0 : c0 + arch.in_patch]
                 mean = np.maximum(window.reshape(n, -1).mean(axis=1), 0)
                 sigma[:] = np.sqrt(mean / levels)
@@ -163,7 +166,7 @@ class PatchSampler:
         def at(dy):  # where a value dy pixels below and right of the footprint's top left lies in a buffer
             return self._base[which] + ((plane * h + y + dy) * wd + x + dy) * c
 
-        first = at(0 if self.footprints else arch.reach - arch.context)
+        first = at(arch.reach - self.origin)  # the drawn square's top left: the footprint's, or the input patch's
         patches = np.empty((n, p, p, c), np.float32)
         _gather(self._buffer, first, self._tables, table, t, patches.reshape(n, -1))
         noisy = None

@@ -137,8 +137,8 @@ class RecorruptionSampler:
                  spreads=None, peaks=None):
         self.arch, self.alpha = arch, float(alpha)
         # a model that reads beyond its input patch gets whole footprints, recorrupted whole
-        self.footprints = arch.extent > arch.in_patch
-        self.base = PatchSampler(images, arch, parse("gaussian:0"), variances, augment, footprints=self.footprints)
+        self.base = PatchSampler(images, arch, parse("gaussian:0"), variances, augment,
+                                 footprints=arch.extent > arch.in_patch)
         self.sigmas = np.asarray([sigmas[i] for i in self.base.usable], np.float32)
         self.has_map = variances is not None
         self.spreads = None if spreads is None else np.asarray([spreads[i] for i in self.base.usable], np.float32)
@@ -146,8 +146,7 @@ class RecorruptionSampler:
         self.peaks = None if peaks is None else np.asarray([peaks[i] for i in self.base.usable], np.float32)
 
     def sample(self, n: int, rng: np.random.Generator):
-        a, q = self.alpha, self.arch.patch
-        k = self.arch.reach if self.footprints else self.arch.context  # where the output patch lies in what is drawn
+        a, k, q = self.alpha, self.base.origin, self.arch.patch
         y, which, var = self.base.draw(n, rng)
         sigma = self.sigmas[which]
         std = np.sqrt(np.maximum(var, 0)) if self.has_map else sigma[:, None, None, None]
@@ -159,7 +158,7 @@ class RecorruptionSampler:
             noisy[rows], whole = thin(y[rows], self.peaks[which][rows], 1 / (1 + a * a), rng)
             target[rows] = whole[:, k : k + q, k : k + q, :]
         level = (sigma * np.float32(math.sqrt(1 + a * a))).astype(np.float32)
-        rows = footprint_rows(self.arch, noisy) if self.footprints else noisy.reshape(n, -1)
+        rows = footprint_rows(self.arch, noisy) if self.base.footprints else noisy.reshape(n, -1)
         batch = rows, level, np.ascontiguousarray(target.reshape(n, -1))
         return (*batch, self.spreads[which]) if self.clipped_targets else batch
 
