@@ -120,6 +120,10 @@ MODELS["fast-wide"] = continued("fast-wide-stage1", lr=3e-4, steps=150_000, seed
 # Gaussian noise (as before) and synthesised camera noise (denoise.camera), half of each batch each.
 MODELS["default-camera"] = dict(MODELS["default-stage1"], shipped="default", noise="gaussian:0-55+camera:0-100",
                                 batch_size=512, lr=2e-4, steps=40_000, seed=20261205)
+# The same, with the white-noise half also given the blind estimate of its crop (not its true level): the
+# trial above, given the true level for white noise, learnt that a low estimate on a textured crop means camera
+# noise, and smoothed clean photos; here it also sees textured crops that read a few levels and are nearly clean.
+MODELS["default-estimated"] = dict(MODELS["default-camera"], condition="estimate", steps=30_000, seed=20261206)
 
 
 # The stronger-patch-model ablation (scripts/bench_ablation.py): each lever alone on one fixed budget, from
@@ -225,6 +229,7 @@ def run(name: str, args, data, deadline=None):
         lr=spec["lr"],
         seed=spec["seed"],
         backend=args.backend,
+        condition=spec.get("condition", "true"),
     )
     manifest = args.data / "manifest.json"
     provenance = {

@@ -117,7 +117,7 @@ def test_neighbours_see_the_noise_their_footprint_carries():
 @pytest.mark.parametrize("arch", ARCHS)
 def test_recorruption_and_camera_noise_build_rows_from_whole_footprints(arch):
     from denoise.noise import parse as parse_noise
-    from denoise.training.crops import CameraCrops
+    from denoise.training.crops import NoisyCrops
     from denoise.training.selfsupervised import RecorruptionSampler
 
     # recorruption: input = y + a z and target = y - z / a over the whole footprint, so on a flat
@@ -131,5 +131,5 @@ def test_recorruption_and_camera_noise_build_rows_from_whole_footprints(arch):
     np.testing.assert_allclose((centre + a * a * target) / (1 + a * a), 0.5, atol=1e-5)
     assert rows.shape == (256, arch.in_size - 1) and 0.05 * 0.1 * a < rows[:, 256:].std() < 0.1 * a
     big = [np.random.default_rng(0).random((120, 120, 3)).astype(np.float32)]
-    rows, sigma, target = CameraCrops(big, arch, parse_noise("camera:50"), pool=4).sample(32, np.random.default_rng(1))
+    rows, sigma, target = NoisyCrops(big, arch, parse_noise("camera:50"), pool=4).sample(32, np.random.default_rng(1))
     assert rows.shape == (32, arch.in_size - 1) and target.shape == (32, 64) and (sigma > 0).all()

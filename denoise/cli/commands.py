@@ -45,7 +45,7 @@ def cmd_train(args) -> int:
     cfg = denoise.TrainConfig(
         noise=mixture_spec(noises), steps=args.steps, epochs=args.epochs, minutes=args.minutes, epoch_steps=args.epoch_steps,
         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, seed=args.seed, backend=args.backend,
-        lr_decay="cosine",
+        lr_decay="cosine", condition=args.condition,
     )
     meta = {"provenance": {"clean": str(args.clean), "noisy": str(args.noisy) if args.noisy else None,
                            "images": len(train_files), "seed": args.seed}}

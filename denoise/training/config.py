@@ -16,7 +16,9 @@ __all__ = ["TrainConfig"]
 class TrainConfig:
     """How to train. A budget is ``steps`` (total, counting resumed steps),
     ``epochs`` (of ``epoch_steps`` steps each) or ``minutes`` (this call);
-    the first reached stops training."""
+    the first reached stops training. ``condition``: the noise level a
+    noise-conditioned model is given in training, the true one or the blind
+    estimate of a noisy crop (:data:`denoise.training.sampler.CONDITIONS`)."""
 
     noise: str = "gaussian:25"
     steps: int | None = None
@@ -32,6 +34,7 @@ class TrainConfig:
     seed: int = 0
     val_patches: int = 2048
     backend: str = "numba"
+    condition: str = "true"
     progress: bool = True
     history: list = field(default_factory=list)
 
@@ -49,6 +52,9 @@ class TrainConfig:
         if self.lr_decay not in ("cosine", "none"):
             raise ValueError(f"lr_decay must be 'cosine' or 'none'; got {self.lr_decay!r}")
         parse_mixture(self.noise)
+        if self.condition not in ("true", "estimate"):
+            raise ValueError(f"condition must be 'true' or 'estimate' (the noise level a model is given in training); "
+                             f"got {self.condition!r}")
         compile_mode(self.backend)
 
     @property

@@ -1,10 +1,13 @@
-"""Training patches of camera noise, cut from whole noisy crops.
+"""Training patches cut from whole noisy crops, each given the blind estimate of its crop as its noise level.
 
 Camera noise has spatial structure (it is demosaicked, sharpened and
 JPEG-compressed with the picture), so it cannot be drawn patch by patch as
 white noise is: each crop of a training image is run through
 :func:`denoise.camera.add_camera_noise` whole, and patches are cut from a
 pool of such crops, a few of which are replaced by fresh ones at every draw.
+Other noise goes through the same crops when a model is to be conditioned on
+the estimate rather than on the true level (``TrainConfig.condition``), so
+that it learns what an estimate means over the whole training mixture.
 One-channel models see the opponent planes of colour crops, as they do when
 denoising (:mod:`denoise.imaging`), and each patch's noise level is what the
 blind estimate reads on its crop, as it will read it on a whole image.
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..camera import add_camera_noise
 from ..estimate import estimate_sigma
 from ..imaging import to_opponent
 from ..inputs import footprint_rows
@@ -22,25 +24,26 @@ from ..model import Architecture
 from ..noise import Noise
 from ..patches import DIHEDRAL, dihedral
 
-__all__ = ["CameraCrops"]
+__all__ = ["NoisyCrops"]
 
 
-class CameraCrops:
-    """(noisy, sigma, clean) patch rows with camera noise at ``noise``'s levels.
+class NoisyCrops:
+    """(noisy, sigma, clean) patch rows with ``noise`` at its levels, sigma the estimate of each crop.
 
-    ``pool`` crops of ``crop`` pixels a side are kept; each :meth:`sample`
+    ``pool`` crops of ``crop`` pixels a side (less where every image is smaller) are kept; each :meth:`sample`
     replaces ``refresh`` of them, chosen at random."""
 
     def __init__(self, clean, arch: Architecture, noise: Noise, *, augment: bool = True,
                  crop: int = 96, pool: int = 128, refresh: int = 4):
         if arch.channels != 1:
-            raise ValueError("camera-noise training is written for one-channel models (they denoise opponent planes)")
+            raise ValueError("training on noisy crops is written for one-channel models (they denoise opponent planes)")
         self.arch, self.noise, self.refresh = arch, noise, refresh
-        self.crop = max(crop, arch.extent)
         self.images = [np.asarray(c if c.ndim == 3 else c[:, :, None], np.float32) for c in clean]
+        # crops of ``crop`` px, or as large as the largest image allows where all are smaller
+        self.crop = max(arch.extent, min(crop, max(min(im.shape[:2]) for im in self.images)))
         self.images = [im for im in self.images if min(im.shape[:2]) >= self.crop]
         if not self.images:
-            raise ValueError(f"no training image is at least {self.crop}x{self.crop} pixels (a camera-noise crop)")
+            raise ValueError(f"no training image is at least {self.crop}x{self.crop} pixels (the model's input patch)")
         area = np.array([im.shape[0] * im.shape[1] for im in self.images], np.float64)
         self.prob = area / area.sum()
         self.transforms = len(DIHEDRAL) if augment else 1
@@ -59,7 +62,7 @@ class CameraCrops:
             y = rng.integers(0, im.shape[0] - s + 1)
             x = rng.integers(0, im.shape[1] - s + 1)
             clean = im[y : y + s, x : x + s]
-            noisy = add_camera_noise(clean, rng, float(self.noise.draw_levels(1, rng)[0]))
+            noisy = self.noise.add(clean, rng, float(self.noise.draw_levels(1, rng)[0]))
             self.sigma[slot] = estimate_sigma(noisy)
             if clean.shape[2] == 3:
                 clean, noisy = to_opponent(clean), to_opponent(noisy)

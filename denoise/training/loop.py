@@ -129,8 +129,11 @@ def train(
     model = arch if isinstance(arch, Autoencoder) else Autoencoder(arch, seed=cfg.seed, backend=cfg.backend)
     model.meta.update(meta or {})
     model.meta.update(noise=mixture_spec(noises), stride=model.stride)
-    sampler = make_sampler(clean, model.arch, noises, noisy, cfg.augment)
-    val_sampler = make_sampler(val_clean or clean, model.arch, noises, val_noisy if val_clean else noisy, augment=False)
+    if cfg.condition != "true":  # what the noise level it takes means (the model card says it)
+        model.meta["condition"] = cfg.condition
+    sampler = make_sampler(clean, model.arch, noises, noisy, cfg.augment, cfg.condition)
+    val_sampler = make_sampler(val_clean or clean, model.arch, noises, val_noisy if val_clean else noisy, augment=False,
+                               condition=cfg.condition)
     return fit(model, sampler, Validation(val_sampler, cfg.val_patches, cfg.seed), cfg, checkpoint=checkpoint)
 
 

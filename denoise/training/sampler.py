@@ -11,9 +11,14 @@ from ..patches import DIHEDRAL, dihedral
 from ..imaging import to_opponent
 from ..inputs import footprint_rows
 from ..surround import block_noise, box_means
-from .crops import CameraCrops
+from .crops import NoisyCrops
 
-__all__ = ["PatchSampler", "MixedSampler", "make_sampler"]
+__all__ = ["PatchSampler", "MixedSampler", "make_sampler", "CONDITIONS"]
+
+#: What a noise-conditioned model is given as its noise level in training: the level the noise was made
+#: at, or the blind estimate of a crop of the noisy image (:class:`NoisyCrops`), as denoising without a
+#: given sigma reads it. Camera noise is always given its estimate: it has no single level.
+CONDITIONS = ("true", "estimate")
 
 
 class PatchSampler:
@@ -223,15 +228,20 @@ class MixedSampler:
         return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
 
-def make_sampler(clean, arch: Architecture, noises: list[Noise], noisy=None, augment: bool = True):
+def make_sampler(clean, arch: Architecture, noises: list[Noise], noisy=None, augment: bool = True,
+                 condition: str = "true"):
     """The sampler for a noise mixture: white-noise components draw patch by patch
-    (:class:`PatchSampler`), camera noise from whole crops (:class:`CameraCrops`);
-    paired ``noisy`` images take one :class:`PatchSampler`."""
+    (:class:`PatchSampler`) at their true level, camera noise from whole crops
+    (:class:`NoisyCrops`) at its estimate; with ``condition="estimate"`` every
+    component comes from crops, at its estimate. Paired ``noisy`` images take
+    one :class:`PatchSampler`."""
     if arch.channels == 3 and arch.colour == "opponent":  # the model sees opponent planes, as when denoising
         clean = [to_opponent(np.asarray(c, np.float32)) if np.ndim(c) == 3 and np.shape(c)[2] == 3 else c for c in clean]
         noisy = None if noisy is None else [to_opponent(np.asarray(c, np.float32)) for c in noisy]
     if noisy is not None:
         return PatchSampler(clean, arch, noises[0], noisy, augment)
-    samplers = [CameraCrops(clean, arch, n, augment=augment) if n.kind == "camera" else PatchSampler(clean, arch, n, None, augment)
-                for n in noises]
+    if condition not in CONDITIONS:
+        raise ValueError(f"condition must be one of {CONDITIONS}; got {condition!r}")
+    samplers = [NoisyCrops(clean, arch, n, augment=augment) if n.kind == "camera" or condition == "estimate"
+                else PatchSampler(clean, arch, n, None, augment) for n in noises]
     return samplers[0] if len(samplers) == 1 else MixedSampler(samplers)

@@ -100,6 +100,16 @@ def test_train_a_model_with_a_surround_and_neighbours(folder, tmp_path, capsys):
     assert "neighbours must be" in capsys.readouterr().err
 
 
+def test_train_a_model_given_the_estimated_noise_level(folder, tmp_path):
+    src, _ = folder
+    model = tmp_path / "m.npz"
+    assert main(["train", "--clean", str(src), "--noise", "gaussian:5-30", "--condition", "estimate", "-o", str(model),
+                 "--patch", "4", "--context", "2", "--hidden", "16,8,16", "--steps", "4", "--epoch-steps", "2"]) == 0
+    m = modelfile.load_model(model)
+    assert m.meta["condition"] == "estimate" and m.arch.noise_input
+    assert "condition" not in modelfile.load_model("default").meta  # the level a model is given is the true one unless it says
+
+
 def test_train_noisy_only_from_a_shipped_model_then_run(folder, tmp_path, capsys):
     src, _ = folder
     model = tmp_path / "mine.npz"

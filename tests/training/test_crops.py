@@ -3,7 +3,7 @@ import pytest
 
 import denoise
 from denoise.noise import parse, parse_mixture
-from denoise.training.crops import CameraCrops
+from denoise.training.crops import NoisyCrops
 from denoise.training.sampler import MixedSampler, PatchSampler, make_sampler
 
 from ..conftest import TINY, small_config
@@ -11,9 +11,9 @@ from ..conftest import TINY, small_config
 
 def test_camera_patches_are_windows_of_noisy_and_clean_crops(training_photos):
     kw = dict(crop=48, pool=6, refresh=2, augment=False)  # unturned, so that patches are windows as they lie
-    s = CameraCrops(training_photos, TINY, parse("camera:30-90"), **kw)
+    s = NoisyCrops(training_photos, TINY, parse("camera:30-90"), **kw)
     a = s.sample(200, np.random.default_rng(0))
-    b = CameraCrops(training_photos, TINY, parse("camera:30-90"), **kw).sample(200, np.random.default_rng(0))
+    b = NoisyCrops(training_photos, TINY, parse("camera:30-90"), **kw).sample(200, np.random.default_rng(0))
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)  # seeded
     noisy, sigma, clean = a
@@ -29,7 +29,7 @@ def test_camera_patches_are_windows_of_noisy_and_clean_crops(training_photos):
 
 
 def test_a_crops_sigma_is_the_blind_estimate_of_it(training_photos):
-    s = CameraCrops(training_photos, TINY, parse("camera:60"), crop=64, pool=3, refresh=1)
+    s = NoisyCrops(training_photos, TINY, parse("camera:60"), crop=64, pool=3, refresh=1)
     s.sample(8, np.random.default_rng(1))
     assert s.sigma.min() > 0 and s.sigma.max() < 0.2
 
@@ -37,7 +37,7 @@ def test_a_crops_sigma_is_the_blind_estimate_of_it(training_photos):
 def test_a_mixture_shares_each_batch_among_its_noises(training_photos):
     sampler = make_sampler(training_photos, TINY, parse_mixture("gaussian:10-40+camera:0-100"))
     assert isinstance(sampler, MixedSampler)
-    assert [type(s) for s in sampler.samplers] == [PatchSampler, CameraCrops]
+    assert [type(s) for s in sampler.samplers] == [PatchSampler, NoisyCrops]
     noisy, sigma, clean = sampler.sample(101, np.random.default_rng(2))
     assert noisy.shape[0] == sigma.shape[0] == clean.shape[0] == 101
     # the first 51 rows carry white noise at the drawn levels, 10 to 40 of 255
@@ -53,3 +53,19 @@ def test_training_on_camera_noise_lowers_its_validation_error(training_photos):
     hist = model.meta["history"]
     assert model.meta["noise"] == "gaussian:0-50+camera:0-100"
     assert hist[-1][2] > hist[0][2] + 1.0, hist
+
+
+def test_conditioned_on_the_estimate_white_noise_comes_from_crops_at_their_estimate(training_photos):
+    sampler = make_sampler(training_photos, TINY, parse_mixture("gaussian:30+camera:0-100"), condition="estimate")
+    assert [type(s) for s in sampler.samplers] == [NoisyCrops, NoisyCrops]
+    gaussian = sampler.samplers[0]
+    noisy, sigma, clean = gaussian.sample(64, np.random.default_rng(3))
+    # each patch's level is its crop's blind estimate: near the true 30 of 255, never exactly it, not all alike
+    assert np.all(np.abs(sigma * 255 - 30) < 4) and not np.any(sigma * 255 == 30) and len(np.unique(sigma)) > 1
+    p, k, q = TINY.in_patch, TINY.context, TINY.patch
+    centre = noisy.reshape(-1, p, p)[:, k : k + q, k : k + q].reshape(-1, q * q)
+    assert 20 < np.std(centre - clean) * 255 < 40  # white noise of the level asked for
+    with pytest.raises(ValueError, match="condition must be one of"):
+        make_sampler(training_photos, TINY, parse_mixture("gaussian:30"), condition="guess")
+    with pytest.raises(ValueError, match="condition must be 'true' or 'estimate'"):
+        denoise.TrainConfig(steps=1, condition="guess")
