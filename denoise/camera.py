@@ -24,10 +24,12 @@ that a model trained on it does not learn one camera:
 - JPEG with probability 3/4 at quality U[60, 98] (CBDNet: 60-100), with
   4:2:0 chroma subsampling below 90; else 8-bit rounding.
 
-The clean image is the target: the noise goes through the mosaic, the
-demosaicking, the tone curve and the sharpening, the picture only through
-the tone curve and back (exactly), so a model learns to remove the noise
-and the JPEG artefacts, not to restyle or sharpen.
+The noise goes through the mosaic, the demosaicking, the tone curve and the
+sharpening; the picture only through the tone curve and back (exactly). The
+training target (:func:`camera_pair`) is the clean picture as the camera would
+store it without noise: the same 8-bit rounding and the same JPEG. A model
+trained on it removes the noise, not the compression of the picture, so a
+clean photo, itself a JPEG, comes back as it was rather than smoothed.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-__all__ = ["CameraParams", "draw_params", "add_camera_noise", "srgb_to_linear", "linear_to_srgb", "mosaic",
+__all__ = ["CameraParams", "draw_params", "add_camera_noise", "camera_pair", "srgb_to_linear", "linear_to_srgb", "mosaic",
            "demosaic"]
 
 _SHOT = (1e-4, 1.2e-2)
@@ -125,6 +127,13 @@ def add_camera_noise(clean: np.ndarray, rng: np.random.Generator, level: float,
     (H, W, 3) sRGB, as a camera at noise ``level`` (0 to 100) would have
     recorded it; see the module's docstring. ``params`` fixes the camera
     (default: drawn from ``rng``)."""
+    return camera_pair(clean, rng, level, params)[0]
+
+
+def camera_pair(clean: np.ndarray, rng: np.random.Generator, level: float,
+                params: CameraParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(noisy, target)``: :func:`add_camera_noise`'s image, and ``clean`` stored as that
+    camera stores its pictures (8-bit, and the same JPEG) but without the noise."""
     x = np.asarray(clean, np.float32)
     gray = x.ndim == 2 or x.shape[2] == 1
     if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[2] not in (1, 3)):
@@ -144,7 +153,8 @@ def add_camera_noise(clean: np.ndarray, rng: np.random.Generator, level: float,
     out = np.clip(rgb + residual, 0, 1)
     if gray:
         out = out @ _LUMA
-    return _store(out, p.jpeg_quality).reshape(x.shape)
+    picture = np.clip(x, 0, 1).reshape(out.shape)
+    return _store(out, p.jpeg_quality).reshape(x.shape), _store(picture, p.jpeg_quality).reshape(x.shape)
 
 
 def _store(x: np.ndarray, quality: int | None) -> np.ndarray:

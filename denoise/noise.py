@@ -71,6 +71,16 @@ class Noise:
             return np.full(n, self.low, np.float64)
         return rng.uniform(self.low, self.high, n)
 
+    def add_pair(self, clean: np.ndarray, rng: np.random.Generator, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(noisy, target)`` for one whole image at ``level``: :meth:`add`'s noisy copy and
+        what a denoiser should make of it, ``clean`` itself but for camera noise, whose
+        target is the picture as the camera stores it (:func:`denoise.camera.camera_pair`)."""
+        if self.kind == "camera":
+            from .camera import camera_pair
+
+            return camera_pair(np.asarray(clean, np.float32), rng, float(level))
+        return self.add(clean, rng, level), np.asarray(clean, np.float32)
+
     def add(self, clean: np.ndarray, rng: np.random.Generator, levels=None) -> np.ndarray:
         """Return a noisy float32 copy of ``clean`` (values in [0, 1]).
 

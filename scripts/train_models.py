@@ -124,6 +124,10 @@ MODELS["default-camera"] = dict(MODELS["default-stage1"], shipped="default", noi
 # trial above, given the true level for white noise, learnt that a low estimate on a textured crop means camera
 # noise, and smoothed clean photos; here it also sees textured crops that read a few levels and are nearly clean.
 MODELS["default-estimated"] = dict(MODELS["default-camera"], condition="estimate", steps=30_000, seed=20261206)
+# The same mixture, white noise given its true level, camera noise's target the clean crop as the camera stores it
+# (denoise.camera.camera_pair: 8-bit, same JPEG), not the picture itself: both trials above learnt to remove the
+# picture's JPEG artefacts too, which at low camera noise are most of the difference, and so smoothed clean photos.
+MODELS["default-mixture"] = dict(MODELS["default-camera"], steps=30_000, seed=20261207)
 
 
 # The stronger-patch-model ablation (scripts/bench_ablation.py): each lever alone on one fixed budget, from

@@ -3,6 +3,7 @@ import pytest
 
 from denoise.camera import (
     add_camera_noise,
+    camera_pair,
     demosaic,
     draw_params,
     linear_to_srgb,
@@ -63,3 +64,24 @@ def test_gray_images_and_the_spec():
         parse("camera:20-200")
     with pytest.raises(ValueError, match="one whole image at a time"):
         parse("camera:20-80").add(np.zeros((4, 8, 8, 1), np.float32), np.random.default_rng(0), np.array([20.0] * 4))
+
+
+@pytest.mark.parametrize("shape", [(48, 64, 3), (48, 64)])
+def test_the_target_is_the_picture_as_the_camera_stores_it_without_the_noise(shape):
+    x = np.random.default_rng(5).random(shape, dtype=np.float32)
+    x = np.clip(x + np.linspace(0, 1, 64, dtype=np.float32).reshape(1, 64, *[1] * (len(shape) - 2)), 0, 1) * 0.8  # a picture with detail and a gradient
+    rng = np.random.default_rng(6)
+    params = type(draw_params(rng, 60))(**{**draw_params(rng, 60).__dict__, "jpeg_quality": 75})
+    noisy, target = camera_pair(x, np.random.default_rng(7), 60, params)
+    np.testing.assert_array_equal(noisy, add_camera_noise(x, np.random.default_rng(7), 60, params))
+    assert target.shape == x.shape and target.dtype == np.float32
+    assert not np.array_equal(target, x) and np.abs(target - x).mean() < 0.1  # through the JPEG: near, not equal
+    np.testing.assert_array_equal(target * 255, np.rint(target * 255))  # stored in 8 bits
+    # without JPEG the target is the picture rounded to 8 bits, whatever the noise
+    plain = _no_jpeg(rng, 60)
+    _, rounded = camera_pair(x, np.random.default_rng(8), 60, plain)
+    np.testing.assert_array_equal(rounded, np.rint(x * 255).astype(np.float32) / 255)
+    # a camera with almost no noise records nearly its target, further from the picture itself
+    quiet = type(params)(**{**params.__dict__, "shot": 1e-7, "read": 1e-9, "sharpen": 0.0})
+    noisy, target = camera_pair(x, np.random.default_rng(9), 0, quiet)
+    assert np.abs(noisy - target).mean() < 0.5 * np.abs(noisy - x).mean()

@@ -3,7 +3,8 @@
 Camera noise has spatial structure (it is demosaicked, sharpened and
 JPEG-compressed with the picture), so it cannot be drawn patch by patch as
 white noise is: each crop of a training image is run through
-:func:`denoise.camera.add_camera_noise` whole, and patches are cut from a
+:func:`denoise.camera.camera_pair` whole (the target: the clean crop as the
+camera would store it, JPEG included), and patches are cut from a
 pool of such crops, a few of which are replaced by fresh ones at every draw.
 Other noise goes through the same crops when a model is to be conditioned on
 the estimate rather than on the true level (``TrainConfig.condition``), so
@@ -61,8 +62,7 @@ class NoisyCrops:
             im = self.images[rng.choice(len(self.images), p=self.prob)]
             y = rng.integers(0, im.shape[0] - s + 1)
             x = rng.integers(0, im.shape[1] - s + 1)
-            clean = im[y : y + s, x : x + s]
-            noisy = self.noise.add(clean, rng, float(self.noise.draw_levels(1, rng)[0]))
+            noisy, clean = self.noise.add_pair(im[y : y + s, x : x + s], rng, float(self.noise.draw_levels(1, rng)[0]))
             self.sigma[slot] = estimate_sigma(noisy)
             if clean.shape[2] == 3:
                 clean, noisy = to_opponent(clean), to_opponent(noisy)
