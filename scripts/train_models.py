@@ -128,6 +128,9 @@ MODELS["default-estimated"] = dict(MODELS["default-camera"], condition="estimate
 # (denoise.camera.camera_pair: 8-bit, same JPEG), not the picture itself: both trials above learnt to remove the
 # picture's JPEG artefacts too, which at low camera noise are most of the difference, and so smoothed clean photos.
 MODELS["default-mixture"] = dict(MODELS["default-camera"], steps=30_000, seed=20261207)
+# The same, camera noise given the std of its noise over the crop (condition "std"), which the blind estimate reads
+# only in part: at run time, photos declared camera photos get the estimate scaled back by the training crops' ratio.
+MODELS["default-std"] = dict(MODELS["default-mixture"], condition="std", seed=20261208)
 
 
 # The stronger-patch-model ablation (scripts/bench_ablation.py): each lever alone on one fixed budget, from

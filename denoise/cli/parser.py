@@ -140,10 +140,11 @@ def _add_train(sub) -> None:
                    "offsets 2 px apart (default: %(default)s)")
     t.add_argument("--noise-input", choices=("auto", "yes", "no"), default="auto",
                    help="give the model the noise level (default: yes for a noise range)")
-    t.add_argument("--condition", choices=("true", "estimate"), default="true",
-                   help="the noise level the model is given in training: the level the noise was made at, or the "
-                        "blind estimate of each noisy crop, as a run without --sigma reads it (camera noise: always "
-                        "the estimate; default: %(default)s)")
+    t.add_argument("--condition", choices=("true", "estimate", "std"), default="true",
+                   help="the noise level the model is given in training: true, the level white noise was made at "
+                        "(camera noise: its blind estimate); estimate, the blind estimate of each noisy crop, as a run "
+                        "without --sigma reads it; std, white noise's level and camera noise's std over its crop, "
+                        "for models run with --camera (default: %(default)s)")
     t.add_argument("--stride", type=int, help="default stride stored in the model (default: half the patch)")
     budget = t.add_mutually_exclusive_group(required=True)
     budget.add_argument("--steps", type=_positive(int), help="total optimiser steps")

@@ -18,7 +18,7 @@ class TrainConfig:
     ``epochs`` (of ``epoch_steps`` steps each) or ``minutes`` (this call);
     the first reached stops training. ``condition``: the noise level a
     noise-conditioned model is given in training, the true one or the blind
-    estimate of a noisy crop (:data:`denoise.training.sampler.CONDITIONS`)."""
+    estimate of a noisy crop, or camera noise's std (:data:`denoise.training.sampler.CONDITIONS`)."""
 
     noise: str = "gaussian:25"
     steps: int | None = None
@@ -52,9 +52,9 @@ class TrainConfig:
         if self.lr_decay not in ("cosine", "none"):
             raise ValueError(f"lr_decay must be 'cosine' or 'none'; got {self.lr_decay!r}")
         parse_mixture(self.noise)
-        if self.condition not in ("true", "estimate"):
-            raise ValueError(f"condition must be 'true' or 'estimate' (the noise level a model is given in training); "
-                             f"got {self.condition!r}")
+        if self.condition not in ("true", "estimate", "std"):
+            raise ValueError(f"condition must be 'true', 'estimate' or 'std' (the noise level a model is given in "
+                             f"training); got {self.condition!r}")
         compile_mode(self.backend)
 
     @property

@@ -25,20 +25,24 @@ from ..model import Architecture
 from ..noise import Noise
 from ..patches import DIHEDRAL, dihedral
 
-__all__ = ["NoisyCrops"]
+__all__ = ["NoisyCrops", "camera_gain"]
 
 
 class NoisyCrops:
     """(noisy, sigma, clean) patch rows with ``noise`` at its levels, sigma the estimate of each crop.
 
+    ``level``: each patch's noise level, ``estimate`` (the blind estimate of its crop) or
+    ``std`` (the standard deviation of its crop's noise, noisy less target, over all channels).
     ``pool`` crops of ``crop`` pixels a side (less where every image is smaller) are kept; each :meth:`sample`
     replaces ``refresh`` of them, chosen at random."""
 
     def __init__(self, clean, arch: Architecture, noise: Noise, *, augment: bool = True,
-                 crop: int = 96, pool: int = 128, refresh: int = 4):
+                 crop: int = 96, pool: int = 128, refresh: int = 4, level: str = "estimate"):
         if arch.channels != 1:
             raise ValueError("training on noisy crops is written for one-channel models (they denoise opponent planes)")
-        self.arch, self.noise, self.refresh = arch, noise, refresh
+        if level not in ("estimate", "std"):
+            raise ValueError(f"level must be 'estimate' or 'std'; got {level!r}")
+        self.arch, self.noise, self.refresh, self.level = arch, noise, refresh, level
         self.images = [np.asarray(c if c.ndim == 3 else c[:, :, None], np.float32) for c in clean]
         # crops of ``crop`` px, or as large as the largest image allows where all are smaller
         self.crop = max(arch.extent, min(crop, max(min(im.shape[:2]) for im in self.images)))
@@ -53,6 +57,7 @@ class NoisyCrops:
         self.clean = np.zeros_like(self.noisy)
         self.planes = np.zeros(pool, np.intp)
         self.sigma = np.zeros(pool, np.float32)
+        self.estimate = np.zeros(pool, np.float32)  # the blind estimate of each crop, whatever ``level`` is
         self._filled = False
 
     def _fill(self, slots, rng: np.random.Generator) -> None:
@@ -63,7 +68,8 @@ class NoisyCrops:
             y = rng.integers(0, im.shape[0] - s + 1)
             x = rng.integers(0, im.shape[1] - s + 1)
             noisy, clean = self.noise.add_pair(im[y : y + s, x : x + s], rng, float(self.noise.draw_levels(1, rng)[0]))
-            self.sigma[slot] = estimate_sigma(noisy)
+            self.estimate[slot] = estimate_sigma(noisy)
+            self.sigma[slot] = self.estimate[slot] if self.level == "estimate" else np.std(noisy - clean)
             if clean.shape[2] == 3:
                 clean, noisy = to_opponent(clean), to_opponent(noisy)
             planes = clean.shape[2]
@@ -96,3 +102,15 @@ class NoisyCrops:
                 clean[sel] = dihedral(clean[sel], tt)
         target = clean[:, k : k + q, k : k + q, :].reshape(n, -1)
         return footprint_rows(arch, noisy), self.sigma[slot].copy(), np.ascontiguousarray(target)
+
+
+def camera_gain(clean, arch: Architecture, noise: Noise, rng: np.random.Generator, crops: int = 256) -> float:
+    """How many times the blind estimate the standard deviation of camera ``noise`` is, as the
+    median of that ratio over ``crops`` fresh noisy crops of the images: what a run on camera
+    photos multiplies the estimate by for a model given the std in training (``level="std"``)."""
+    pool = NoisyCrops(clean, arch, noise, augment=False, pool=crops, level="std")
+    pool._fill(range(crops), rng)
+    seen = pool.estimate > 0
+    if not seen.any():
+        raise ValueError("the blind estimate reads no noise on any camera-noise crop")
+    return float(np.median(pool.sigma[seen] / pool.estimate[seen]))

@@ -26,6 +26,7 @@ from ..noise import mixture_spec, parse_mixture
 from .checkpoint import Checkpoint
 from .clipping import clipped_mean
 from .config import TrainConfig
+from .crops import camera_gain
 from .sampler import make_sampler
 from .step import compile_step
 
@@ -131,6 +132,10 @@ def train(
     model.meta.update(noise=mixture_spec(noises), stride=model.stride)
     if cfg.condition != "true":  # what the noise level it takes means (the model card says it)
         model.meta["condition"] = cfg.condition
+    camera = [n for n in noises if n.kind == "camera"]
+    if cfg.condition == "std" and camera and noisy is None:  # what a run on camera photos scales the estimate by
+        gain = camera_gain(clean, model.arch, camera[0], np.random.default_rng([cfg.seed, 1]))
+        model.meta["camera_gain"] = round(gain, 4)
     sampler = make_sampler(clean, model.arch, noises, noisy, cfg.augment, cfg.condition)
     val_sampler = make_sampler(val_clean or clean, model.arch, noises, val_noisy if val_clean else noisy, augment=False,
                                condition=cfg.condition)

@@ -15,10 +15,13 @@ from .crops import NoisyCrops
 
 __all__ = ["PatchSampler", "MixedSampler", "make_sampler", "CONDITIONS"]
 
-#: What a noise-conditioned model is given as its noise level in training: the level the noise was made
-#: at, or the blind estimate of a crop of the noisy image (:class:`NoisyCrops`), as denoising without a
-#: given sigma reads it. Camera noise is always given its estimate: it has no single level.
-CONDITIONS = ("true", "estimate")
+#: What a noise-conditioned model is given as its noise level in training. ``true``: white noise the
+#: level it was made at, camera noise (which has no single level) the blind estimate of its crop.
+#: ``estimate``: every noise the blind estimate of a crop of the noisy image (:class:`NoisyCrops`), as
+#: denoising without a given sigma reads it. ``std``: white noise its level, camera noise the standard
+#: deviation of its noise over the crop, which the blind estimate reads only in part (run time scales the
+#: estimate back, with the ratio the training crops measured).
+CONDITIONS = ("true", "estimate", "std")
 
 
 class PatchSampler:
@@ -242,6 +245,7 @@ def make_sampler(clean, arch: Architecture, noises: list[Noise], noisy=None, aug
         return PatchSampler(clean, arch, noises[0], noisy, augment)
     if condition not in CONDITIONS:
         raise ValueError(f"condition must be one of {CONDITIONS}; got {condition!r}")
-    samplers = [NoisyCrops(clean, arch, n, augment=augment) if n.kind == "camera" or condition == "estimate"
+    level = "std" if condition == "std" else "estimate"
+    samplers = [NoisyCrops(clean, arch, n, augment=augment, level=level) if n.kind == "camera" or condition == "estimate"
                 else PatchSampler(clean, arch, n, None, augment) for n in noises]
     return samplers[0] if len(samplers) == 1 else MixedSampler(samplers)

@@ -67,5 +67,27 @@ def test_conditioned_on_the_estimate_white_noise_comes_from_crops_at_their_estim
     assert 20 < np.std(centre - clean) * 255 < 40  # white noise of the level asked for
     with pytest.raises(ValueError, match="condition must be one of"):
         make_sampler(training_photos, TINY, parse_mixture("gaussian:30"), condition="guess")
-    with pytest.raises(ValueError, match="condition must be 'true' or 'estimate'"):
+    with pytest.raises(ValueError, match="condition must be .true., .estimate. or .std."):
         denoise.TrainConfig(steps=1, condition="guess")
+
+
+def test_the_camera_gain_is_how_much_of_its_noise_the_estimate_misses(training_photos):
+    from denoise.training.crops import camera_gain
+
+    camera = camera_gain(training_photos, TINY, parse("camera:60-100"), np.random.default_rng(4), crops=24)
+    white = camera_gain(training_photos, TINY, parse("gaussian:20-40"), np.random.default_rng(4), crops=24)
+    assert camera > 1.3 and abs(white - 1) < 0.1, (camera, white)  # demosaicked, compressed noise reads low; white does not
+    s = NoisyCrops(training_photos, TINY, parse("camera:80"), crop=64, pool=4, level="std")
+    noisy, sigma, clean = s.sample(16, np.random.default_rng(5))
+    assert np.all(np.isin(sigma, s.sigma)) and np.all(s.sigma > s.estimate)  # each patch: its crop's noise std
+    with pytest.raises(ValueError, match="level must be"):
+        NoisyCrops(training_photos, TINY, parse("camera:80"), level="true")
+
+
+@pytest.mark.slow
+def test_a_model_given_camera_noise_std_records_its_camera_gain(training_photos):
+    model = denoise.train(TINY, training_photos, small_config(noise="gaussian:0-50+camera:0-100", steps=4, epoch_steps=2,
+                                                              condition="std"))
+    assert model.meta["condition"] == "std" and model.meta["camera_gain"] > 1.3
+    plain = denoise.train(TINY, training_photos, small_config(noise="gaussian:0-50+camera:0-100", steps=2, epoch_steps=2))
+    assert "camera_gain" not in plain.meta and "condition" not in plain.meta
