@@ -25,7 +25,7 @@ from .noise import parse_mixture
 from .stages import stage
 
 __all__ = ["denoise_image", "denoise_planes", "ensemble_reconstruct", "resolve_sigma", "image_sigma", "ENSEMBLES", "STRENGTHS",
-           "check_ensemble", "check_strength", "check_stride"]
+           "check_ensemble", "check_strength", "check_stride", "camera_gain"]
 
 DEFAULT_BATCH = 4096
 
@@ -42,13 +42,25 @@ def _estimate(hwc: np.ndarray) -> float:
     return estimate_sigma(hwc)
 
 
-def resolve_sigma(model: Autoencoder, image: np.ndarray, sigma: float | None) -> float | None:
+def resolve_sigma(model: Autoencoder, image: np.ndarray, sigma: float | None, camera: bool = False) -> float | None:
     """The sigma :func:`denoise_image` will use for ``image``: ``sigma`` as
     given, or for noise-conditioned models with ``sigma=None`` the estimate
-    from the whole image. Tiles of one image must share it."""
+    from the whole image (times the model's camera gain with ``camera``).
+    Tiles of one image must share it."""
+    gain = camera_gain(model) if camera else 1.0
     if sigma is not None or not model.arch.noise_input:
         return sigma
-    return image_sigma(image)
+    return image_sigma(image) * gain
+
+
+def camera_gain(model: Autoencoder) -> float:
+    """How many times the blind estimate a camera photo's noise is, as ``model`` learnt it
+    (``--condition std`` on camera noise); ValueError for a model that was not trained so."""
+    gain = model.meta.get("camera_gain")
+    if not gain:
+        raise ValueError("this model was not trained on camera noise given its level (denoise train --noise ...+camera:... "
+                         "--condition std), so it cannot be told that photos carry camera noise; leave camera off")
+    return float(gain)
 
 
 def image_sigma(image: np.ndarray) -> float:
@@ -163,6 +175,7 @@ def denoise_image(
     batch_size: int = DEFAULT_BATCH,
     ensemble: int = 1,
     strength: float = 1.0,
+    camera: bool = False,
 ) -> np.ndarray:
     """Denoise an image with a trained model.
 
@@ -193,6 +206,11 @@ def denoise_image(
         The noise level given to the model, as a multiple of ``sigma`` (or of
         the estimate): below 1 keeps more detail and more noise, above 1
         smooths more. 0.1 to 10; 1 by default.
+    camera : bool
+        The image carries camera noise (demosaicked, JPEG-compressed), whose
+        level the blind estimate reads only in part: the estimate is
+        multiplied by the model's ``camera_gain`` (models trained with
+        ``--condition std`` on camera noise; ValueError for others).
 
     Returns
     -------
@@ -227,10 +245,12 @@ def denoise_image(
     if sigma is not None and sigma > 1:
         raise ValueError(f"sigma is in the image's [0, 1] units; got {sigma!r}: did you mean {sigma:g}/255?")
     strength = check_strength(strength)
+    if camera:
+        camera_gain(model)  # refuses a model that knows nothing of camera noise, whatever its noise input
     gain = 1.0
     if model.arch.noise_input:
         with stage("estimate"):
-            sigma = resolve_sigma(model, colour, sigma)  # from the image as given: integers take the exact histogram path
+            sigma = resolve_sigma(model, colour, sigma, camera)  # from the image as given: integers take the exact histogram path
         sigma = sigma * strength
     else:
         trained = _fixed_sigma(model.meta.get("noise"))

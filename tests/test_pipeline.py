@@ -253,6 +253,24 @@ def test_strength_scales_the_noise_level_given_to_the_model(default_model, photo
     assert rough[0] > rough[1] > rough[2], rough
 
 
+def test_camera_photos_get_the_estimate_scaled_by_the_models_camera_gain(default_model, photo_gray):
+    from denoise.folders.tiling import denoise_in_tiles
+
+    x = noisy(photo_gray[:40, :44], 10 / 255, seed=4)
+    with pytest.raises(ValueError, match="not trained on camera noise"):
+        denoise_image(default_model, x, camera=True)
+    camera = denoise.Autoencoder(default_model.arch, weights=default_model.get_weights(),
+                                 meta={**default_model.meta, "camera_gain": 2.5})
+    est = resolve_sigma(default_model, x, None)
+    assert resolve_sigma(camera, x, None, camera=True) == pytest.approx(2.5 * est)
+    out = denoise_image(camera, x, camera=True)
+    np.testing.assert_array_equal(out, denoise_image(camera, x, 2.5 * est))
+    assert not np.array_equal(out, denoise_image(camera, x))  # without camera: the estimate as it reads
+    np.testing.assert_array_equal(denoise_image(camera, x, 0.05, camera=True), denoise_image(camera, x, 0.05))  # a given sigma stays
+    # tiles of one image share the scaled estimate of the whole
+    np.testing.assert_array_equal(denoise_in_tiles(camera, x, 400, None, {"camera": True}), out)
+
+
 @pytest.mark.parametrize("bad", [0, 0.05, 11, float("nan"), "2", True])
 def test_strength_must_be_a_number_from_0_1_to_10(default_model, photo_gray, bad):
     with pytest.raises(ValueError, match="strength must be a number from 0.1 to 10"):

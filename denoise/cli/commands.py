@@ -118,7 +118,7 @@ def cmd_run(args) -> int:
     try:
         entries = denoise_folder(
             args.inputs, args.output, model=args.model, sigma=args.sigma, stride=args.stride, ensemble=args.ensemble,
-            strength=args.strength,
+            strength=args.strength, camera=args.camera,
             recursive=args.recursive, fmt=args.format, jpeg_quality=args.jpeg_quality, tile_megapixels=args.tile,
             overwrite=args.overwrite, workers=args.workers, scheduler=args.scheduler,
             progress=False if args.quiet else None, report=args.report,
@@ -179,7 +179,7 @@ def cmd_eval(args) -> int:
         clean = read_float(f)
         rng = np.random.default_rng([args.seed, i])
         noisy = noise.add(clean, rng)
-        out = denoise_image(model, noisy, args.sigma, ensemble=args.ensemble, strength=args.strength)
+        out = denoise_image(model, noisy, args.sigma, ensemble=args.ensemble, strength=args.strength, camera=args.camera)
         row = {
             "image": f.name,
             "noisy_psnr": psnr(clean, noisy), "psnr": psnr(clean, out),
@@ -193,7 +193,7 @@ def cmd_eval(args) -> int:
         from ..storage import atomic_write
 
         atomic_write(args.json, json.dumps({"model": args.model, "noise": noise.spec, "seed": args.seed, "ensemble": args.ensemble,
-                                         "strength": args.strength,
+                                         "strength": args.strength, "camera": args.camera,
                                          "images": rows, "mean": mean}, indent=1).encode())
     return 0
 

@@ -169,6 +169,9 @@ def _add_run(sub, formats, ensembles) -> None:
     r.add_argument("--stride", type=_positive(int), help="patch stride (default: the model's)")
     r.add_argument("--ensemble", type=int, choices=ensembles, default=1,
                    help="average over this many rotations/reflections of each patch: N times slower, slightly better (default: 1)")
+    r.add_argument("--camera", action="store_true",
+                   help="the photos carry camera noise (demosaicked, JPEG): the blind estimate, which reads only part of it, is "
+                        "scaled by the model's camera gain (models trained with --condition std on camera noise)")
     r.add_argument("--strength", type=_strength, default=1.0,
                    help="multiply the noise level given to the model: below 1 keeps more detail, above 1 smooths more "
                         "(0.1 to 10; default: 1)")
@@ -204,6 +207,7 @@ def _add_eval(sub, ensembles) -> None:
     e.add_argument("--noise", default="gaussian:25")
     e.add_argument("--sigma", type=_sigma, default=None, help="noise level given to the model (default: auto)")
     e.add_argument("--ensemble", type=int, choices=ensembles, default=1, help="as for run (default: 1)")
+    e.add_argument("--camera", action="store_true", help="as for run")
     e.add_argument("--strength", type=_strength, default=1.0, help="as for run (default: 1)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", type=Path, help="write the results as JSON")

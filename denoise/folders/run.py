@@ -28,7 +28,7 @@ from pathlib import Path
 from .. import remote
 from ..imagefile import IMAGE_SUFFIXES
 from ..modelfile import load_model, model_path
-from ..pipeline import check_ensemble, check_strength, check_stride
+from ..pipeline import camera_gain, check_ensemble, check_strength, check_stride
 from .adaptation import ADAPTED, adapted_model
 from .cluster import connect, refuse_while_bootstrapping
 from .lock import output_lock
@@ -53,6 +53,7 @@ def denoise_folder(
     stride: int | None = None,
     ensemble: int = 1,
     strength: float = 1.0,
+    camera: bool = False,
     recursive: bool = False,
     fmt: str = "keep",
     jpeg_quality: int = 95,
@@ -81,7 +82,7 @@ def denoise_folder(
         skips them unless the model, settings or input changed, or ``overwrite``.
     model : str, path or URL
         Shipped model name or model file.
-    sigma, stride, ensemble, strength : optional
+    sigma, stride, ensemble, strength, camera : optional
         As for :func:`denoise.denoise_image` (sigma in [0, 1] units).
     fmt : {"keep", "png", "tiff", "jpeg", "webp"}
     tile_megapixels : float
@@ -122,7 +123,9 @@ def denoise_folder(
     output = remote.canonical(output, storage_options)
     report = remote.location(report) if report is not None else None
     local, model_data, sha = _checked_model(model, stride, ensemble, strength, storage_options)
-    settings = Settings(sigma, stride, fmt, jpeg_quality, int(tile_megapixels * 1e6), ensemble, float(strength))
+    if camera:
+        camera_gain(local)
+    settings = Settings(sigma, stride, fmt, jpeg_quality, int(tile_megapixels * 1e6), ensemble, float(strength), bool(camera))
     key = settings.key(sha)
     jobs, problems = plan(inputs, output, recursive=recursive, fmt=fmt, options=storage_options)
     if not jobs and not problems:

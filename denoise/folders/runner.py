@@ -224,7 +224,7 @@ class Runner:
             self._add(img, None, denoise_bytes, img.job.name, data, PurePosixPath(str(img.job.dst)).suffix, s)
             return
         image, img.info = read_image(img.job.name, data)
-        sigma = resolve_sigma(self.local, image, s.sigma)
+        sigma = resolve_sigma(self.local, image, s.sigma, s.camera)
         parts = tile_boxes(image.shape[:2], self._tile_pixels(pixels, last), self.local, s.stride)
         img.parts, img.out = len(parts), np.empty_like(image)
         for outer, core, box in parts:  # queued, submitted by _fill as others finish

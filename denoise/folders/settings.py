@@ -20,10 +20,11 @@ class Settings:
     tile_pixels: int = 4_000_000
     ensemble: int = 1
     strength: float = 1.0
+    camera: bool = False
 
     def options(self) -> dict:
         """The keyword arguments of :func:`denoise.denoise_image` these settings fix."""
-        return {"stride": self.stride, "ensemble": self.ensemble, "strength": self.strength}
+        return {"stride": self.stride, "ensemble": self.ensemble, "strength": self.strength, "camera": self.camera}
 
     def key(self, model_sha: str) -> str:
         d = {"model": model_sha, "sigma": self.sigma, "stride": self.stride, "fmt": self.fmt, "q": self.jpeg_quality}
@@ -31,4 +32,6 @@ class Settings:
             d["ensemble"] = self.ensemble
         if self.strength != 1:  # and before strengths did
             d["strength"] = self.strength
+        if self.camera:  # and before camera photos could be declared
+            d["camera"] = True
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -48,7 +48,7 @@ def tile_boxes(shape: tuple[int, int], tile_pixels: int, model, stride: int | No
 def denoise_in_tiles(model, image: np.ndarray, tile_pixels: int, sigma, options: dict) -> np.ndarray:
     """Denoise ``image`` tile by tile (working memory of one tile), with one ``sigma``
     for all (:func:`denoise.pipeline.resolve_sigma`): the same pixels as whole."""
-    sigma = resolve_sigma(model, image, sigma)
+    sigma = resolve_sigma(model, image, sigma, options.get("camera", False))
     out = np.empty_like(image)
     for outer, core, (y0, y1, x0, x1) in tile_boxes(image.shape[:2], tile_pixels, model, options.get("stride")):
         out[y0:y1, x0:x1] = denoise_image(model, image[outer], sigma, **options)[core]

@@ -418,6 +418,13 @@ def test_run_writes_a_before_after_preview(tmp_path):
     assert sheet.size == (256 * 2 + 4, 3 * (256 + 18 + 4))
 
 
+def test_camera_with_a_model_that_knows_no_camera_noise_is_refused(folder, tmp_path, capsys):
+    src, _ = folder
+    assert main(["run", str(src), "-o", str(tmp_path / "o"), "--camera", "--quiet"]) == 2
+    assert "not trained on camera noise" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
 def test_strength_out_of_range_is_a_usage_error():
     r = _cli("run", "x.png", "-o", "out", "--strength", "0")
     assert r.returncode == 2 and "strength must be a number from 0.1 to 10" in r.stderr, r.stderr
